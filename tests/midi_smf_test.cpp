@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: BSL-1.0
+#include <tactus/midi/smf.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <system_error>
+#include <unistd.h>
+#include <vector>
+
+// Standard MIDI Files: exact bytes against a hand-assembled file, write/read round trips in
+// format 0 and 1, drift-free time to tick conversion, reading files other writers produce
+// (running status, split sysex), malformed input, and I/O errors.
+
+using namespace std::chrono_literals;
+using tactus::midi::message;
+using tactus::midi::smf_error;
+using tactus::midi::smf_event;
+using tactus::midi::smf_read;
+using tactus::midi::smf_writer;
+using bytes = std::vector<std::uint8_t>;
+
+namespace {
+
+// A scratch file in the system temp directory, removed at scope exit.
+struct temp_file {
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("tactus_smf_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".mid");
+  ~temp_file() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+  static inline int counter = 0;
+};
+
+bytes header(int format, int ntracks, int division) {
+  return {'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, std::uint8_t(format), std::uint8_t(ntracks >> 8), std::uint8_t(ntracks),
+          std::uint8_t(division >> 8), std::uint8_t(division)};
+}
+
+bytes chunk(const char* type, const bytes& body) {
+  bytes out(type, type + 4);
+  const auto n = body.size();
+  out.insert(out.end(), {std::uint8_t(n >> 24), std::uint8_t(n >> 16), std::uint8_t(n >> 8), std::uint8_t(n)});
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+bytes file_of(const bytes& track_body, int division = 96) {
+  auto f = header(0, 1, division);
+  const auto t = chunk("MTrk", track_body);
+  f.insert(f.end(), t.begin(), t.end());
+  return f;
+}
+
+bytes sysex_bytes(std::initializer_list<std::uint8_t> b) { return bytes(b); }
+
+}  // namespace
+
+TEST_CASE("smf_writer writes the exact bytes of a known file", "[midi][smf]") {
+  smf_writer w{96, 500'000us};
+  w.set_time_signature(4, 4);
+  // Deltas 0, 127, 128, 0x3FFF, 0x4000, 0x0FFFFFFF: every VLQ length boundary.
+  std::uint64_t t = 0;
+  w.add_at_tick(t += 0, message::note_on(0, 60, 100));
+  w.add_at_tick(t += 127, message::note_off(0, 60));
+  w.add_at_tick(t += 128, message::program_change(1, 5));
+  w.add_at_tick(t += 0x3FFF, message::control_change(0, 7, 100));
+  w.add_at_tick(t += 0x4000, message::sysex(sysex_bytes({0xF0, 0x01, 0x02, 0xF7})));
+  w.add_at_tick(t += 0x0FFFFFFF, message::song_position(1));
+  w.add_at_tick(5, message::clock());  // realtime: not a file event
+  CHECK(w.skipped() == 1);
+  CHECK(w.size() == 6);
+
+  const bytes expected{
+      'M', 'T', 'h', 'd', 0x00, 0x00, 0x00, 0x06,  // header chunk, length 6
+      0x00, 0x00, 0x00, 0x01, 0x00, 0x60,          // format 0, 1 track, 96 ticks per quarter
+      'M', 'T', 'r', 'k', 0x00, 0x00, 0x00, 0x35,  // track chunk, 53 bytes
+      0x00, 0xFF, 0x51, 0x03, 0x07, 0xA1, 0x20,    // tempo 500000 us
+      0x00, 0xFF, 0x58, 0x04, 0x04, 0x02, 0x18, 0x08,  // 4/4, 24 clocks a click, 8 32nds a quarter
+      0x00, 0x90, 0x3C, 0x64,                      // delta 0
+      0x7F, 0x80, 0x3C, 0x00,                      // delta 127
+      0x81, 0x00, 0xC1, 0x05,                      // delta 128
+      0xFF, 0x7F, 0xB0, 0x07, 0x64,                // delta 0x3FFF
+      0x81, 0x80, 0x00, 0xF0, 0x03, 0x01, 0x02, 0xF7,  // delta 0x4000, sysex F0 <len 3> 01 02 F7
+      0xFF, 0xFF, 0xFF, 0x7F, 0xF7, 0x03, 0xF2, 0x01, 0x00,  // delta 0x0FFFFFFF, F7 escape song position
+      0x00, 0xFF, 0x2F, 0x00,                      // end of track
+  };
+  CHECK(w.bytes(0) == expected);
+
+  SECTION("format 1 of the same has one track and the same track bytes") {
+    auto f1 = expected;
+    f1[9] = 1;
+    CHECK(w.bytes(1) == f1);
+  }
+  SECTION("a delta beyond 0x0FFFFFFF cannot be written") {
+    w.add_at_tick(t + 0x10000000, message::note_on(0, 1, 1));
+    CHECK_THROWS_AS(w.bytes(), std::length_error);
+  }
+  SECTION("it reads back") {
+    const auto f = smf_read(expected);
+    CHECK(f.format == 0);
+    CHECK(f.ticks_per_quarter() == 96);
+    REQUIRE(f.tracks.size() == 1);
+    const auto& ev = f.tracks[0].events;
+    REQUIRE(ev.size() == 6);
+    CHECK(ev[0] == smf_event{0, message::note_on(0, 60, 100)});
+    CHECK(ev[2] == smf_event{255, message::program_change(1, 5)});
+    CHECK(ev[4].msg == message::sysex(sysex_bytes({0xF0, 0x01, 0x02, 0xF7})));
+    CHECK(ev[5] == smf_event{t, message::song_position(1)});
+    REQUIRE(f.tempo_map().size() == 1);
+    CHECK(f.tempo_map()[0].quarter == 500'000us);
+    REQUIRE(f.tracks[0].meta.size() == 2);
+    CHECK(f.tracks[0].meta[1].type == 0x58);
+    CHECK(f.tracks[0].meta[1].data == bytes{4, 2, 24, 8});
+  }
+}
+
+TEST_CASE("smf_writer rejects bad arguments", "[midi][smf]") {
+  CHECK_THROWS_AS(smf_writer(0), std::invalid_argument);
+  CHECK_THROWS_AS(smf_writer(0x8000), std::invalid_argument);
+  CHECK_THROWS_AS(smf_writer(480, 0us), std::invalid_argument);
+  CHECK_THROWS_AS(smf_writer(480, 16'777'216us), std::invalid_argument);
+  smf_writer w;
+  CHECK_THROWS_AS(w.add(-1ns, message::clock()), std::out_of_range);
+  CHECK_THROWS_AS(w.add(0ns, message{}), std::invalid_argument);
+  CHECK_THROWS_AS(w.add(0ns, message::stop(), -1), std::invalid_argument);
+  CHECK_THROWS_AS(w.add(0ns, message::stop(), 65535), std::invalid_argument);
+  CHECK_THROWS_AS(w.set_time_signature(4, 3), std::invalid_argument);
+  CHECK_THROWS_AS(w.set_time_signature(0, 4), std::invalid_argument);
+  CHECK_THROWS_AS(w.bytes(2), std::invalid_argument);
+}
+
+TEST_CASE("smf_writer converts time to ticks without drift", "[midi][smf]") {
+  SECTION("1 ms steps at 120 bpm, 480 ticks a quarter: 0.96 tick each, rounded from the absolute time") {
+    const smf_writer w{480, 500'000us};
+    bool exact = true;
+    for (std::uint64_t n = 0; n <= 3'600'000; n += 1) {  // one hour of milliseconds
+      const auto expected = (n * 96 * 2 + 100) / 200;     // round(n * 0.96), halves up
+      exact = exact && w.to_tick(std::chrono::milliseconds(n)) == expected;
+    }
+    CHECK(exact);
+    CHECK(w.to_tick(3'600'000ms) == 3'456'000);  // summing rounded 1-tick deltas would give 3'600'000
+  }
+  SECTION("beats at an odd tempo land on exact multiples of the division, for days") {
+    const smf_writer w{480, 333'333us};
+    bool exact = true;
+    for (std::uint64_t beat = 0; beat < 1'000'000; beat += 7) exact = exact && w.to_tick(beat * 333'333us) == beat * 480;
+    CHECK(exact);
+    CHECK(w.to_tick(999'999 * 333'333us + 1us) == 999'999ull * 480);  // 1 us is under half a tick
+  }
+  SECTION("rounding to the nearest tick") {
+    const smf_writer w{1, 1us};  // one tick per microsecond
+    CHECK(w.to_tick(499ns) == 0);
+    CHECK(w.to_tick(500ns) == 1);
+    CHECK(w.to_tick(1499ns) == 1);
+    CHECK(w.to_tick(1500ns) == 2);
+  }
+  SECTION("the largest durations do not overflow") {
+    const smf_writer w{0x7FFF, 1us};
+    CHECK_THROWS_AS(w.to_tick(std::chrono::nanoseconds::max()), std::out_of_range);
+    const smf_writer slow{0x7FFF, 16'777'215us};
+    CHECK(slow.to_tick(std::chrono::hours(24 * 365)) > 0);
+  }
+}
+
+TEST_CASE("smf write and read round trip", "[midi][smf]") {
+  smf_writer w{480, 400'000us};  // 150 bpm
+  w.set_time_signature(7, 8);
+  w.set_track_name(1, "drums");
+  w.set_track_name(2, "bass");
+  std::vector<std::vector<smf_event>> expected(3);
+  // Added out of order and with ties: written sorted by tick, ties in insertion order.
+  auto add = [&](std::chrono::nanoseconds t, const message& m, int track) {
+    w.add(t, m, track);
+    if (!m.is_realtime()) expected[std::size_t(track)].push_back({w.to_tick(t), m});
+  };
+  add(400ms, message::note_on(9, 36, 100), 1);
+  add(0ms, message::note_on(9, 42, 80), 1);
+  add(400ms, message::note_on(9, 38, 90), 1);
+  add(450ms, message::note_off(9, 36), 1);
+  add(0ms, message::note_on(1, 40, 100), 2);
+  add(123'456'789ns, message::pitch_bend(1, -4000), 2);
+  add(200ms, message::clock(), 1);
+  bytes long_sysex(3000, 0x11);
+  long_sysex.front() = 0xF0;
+  long_sysex.back() = 0xF7;
+  add(1s, message::sysex(long_sysex), 0);  // long: 2-byte VLQ length
+  for (auto& t : expected)
+    std::stable_sort(t.begin(), t.end(), [](const auto& a, const auto& b) { return a.tick < b.tick; });
+
+  temp_file tmp;
+  SECTION("format 1") {
+    w.write(tmp.path, 1);
+    const auto f = smf_read(tmp.path);
+    CHECK(f.format == 1);
+    CHECK(f.division == 480);
+    REQUIRE(f.tracks.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) CHECK(f.tracks[i].events == expected[i]);
+    CHECK(f.tracks[1].name() == "drums");
+    CHECK(f.tracks[2].name() == "bass");
+    REQUIRE(f.tempo_map().size() == 1);
+    CHECK(f.tempo_map()[0].quarter == 400'000us);
+    CHECK(f.tracks[0].meta[1].data == bytes{7, 3, 24, 8});
+    CHECK(f.tracks[1].events[0].msg == message::note_on(9, 42, 80));
+    CHECK(f.tracks[1].events[1].msg == message::note_on(9, 36, 100));
+    CHECK(f.tracks[1].events[2].msg == message::note_on(9, 38, 90));
+  }
+  SECTION("format 0 merges tracks by tick, lower track first on ties") {
+    w.write(tmp.path, 0);
+    const auto f = smf_read(tmp.path);
+    CHECK(f.format == 0);
+    REQUIRE(f.tracks.size() == 1);
+    std::vector<smf_event> merged;
+    for (const auto& t : expected) merged.insert(merged.end(), t.begin(), t.end());
+    std::stable_sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.tick < b.tick; });
+    CHECK(f.tracks[0].events == merged);
+    CHECK(f.tracks[0].events[0].msg == message::note_on(9, 42, 80));
+    CHECK(f.tracks[0].events[1].msg == message::note_on(1, 40, 100));
+  }
+  SECTION("write() and bytes() agree, clear() empties") {
+    w.write(tmp.path);
+    CHECK(smf_read(tmp.path).tracks.size() == w.track_count());
+    CHECK(smf_read(w.bytes()).tracks[1].events == expected[1]);
+    w.clear();
+    CHECK(w.size() == 0);
+    CHECK(w.skipped() == 0);
+    CHECK(w.track_count() == 1);
+    CHECK(smf_read(w.bytes()).tracks[0].events.empty());
+  }
+}
+
+TEST_CASE("smf_read reads what other writers produce", "[midi][smf]") {
+  SECTION("running status, also across a meta event") {
+    const auto f = smf_read(file_of({0x00, 0x90, 60, 100, 0x60, 60, 0, 0x00, 0xFF, 0x01, 0x01, 'x', 0x10, 62, 100,
+                                     0x00, 0xFF, 0x2F, 0x00}));
+    REQUIRE(f.tracks.size() == 1);
+    CHECK(f.tracks[0].events == std::vector<smf_event>{{0, message::note_on(0, 60, 100)},
+                                                       {96, message::note_on(0, 60, 0)},
+                                                       {112, message::note_on(0, 62, 100)}});
+    REQUIRE(f.tracks[0].meta.size() == 1);
+    CHECK(f.tracks[0].meta[0].tick == 96);
+    CHECK(f.tempo_map().empty());
+  }
+  SECTION("sysex split into F0 and F7 packets") {
+    const auto f = smf_read(file_of({0x00, 0xF0, 0x02, 0x01, 0x02, 0x10, 0xF7, 0x02, 0x03, 0xF7, 0x00, 0xFF, 0x2F, 0x00}));
+    CHECK(f.tracks[0].events == std::vector<smf_event>{{16, message::sysex(sysex_bytes({0xF0, 1, 2, 3, 0xF7}))}});
+  }
+  SECTION("F7 escape holding a realtime message") {
+    const auto f = smf_read(file_of({0x00, 0xF7, 0x01, 0xFA, 0x00, 0xFF, 0x2F, 0x00}));
+    CHECK(f.tracks[0].events == std::vector<smf_event>{{0, message::start()}});
+  }
+  SECTION("unknown chunks are skipped, a missing end of track is accepted, trailing bytes ignored") {
+    auto f = header(1, 2, 480);
+    for (const auto& c : {chunk("XFIH", {1, 2, 3}), chunk("MTrk", {0x00, 0xC0, 0x05}),
+                          chunk("MTrk", {0x00, 0xFF, 0x2F, 0x00, 0x99}), bytes{0xDE, 0xAD}})
+      f.insert(f.end(), c.begin(), c.end());
+    const auto r = smf_read(f);
+    REQUIRE(r.tracks.size() == 2);
+    CHECK(r.tracks[0].events == std::vector<smf_event>{{0, message::program_change(0, 5)}});
+    CHECK(r.tracks[1].events.empty());
+  }
+  SECTION("SMPTE division") {
+    const auto f = smf_read(file_of({0x00, 0xFF, 0x2F, 0x00}, 0xE728));  // -25 fps, 40 ticks a frame
+    CHECK(f.is_smpte());
+    CHECK(f.ticks_per_quarter() == 0);
+  }
+}
+
+TEST_CASE("smf_read rejects malformed input with the offset", "[midi][smf]") {
+  auto offset_of = [](const bytes& b) -> long {
+    try {
+      smf_read(b);
+    } catch (const smf_error& e) {
+      return long(e.offset());
+    }
+    return -1;
+  };
+  const bytes eot{0x00, 0xFF, 0x2F, 0x00};
+  SECTION("not a MIDI file") {
+    CHECK(offset_of({}) == 0);
+    CHECK(offset_of({'R', 'I', 'F', 'F', 0, 0, 0, 6, 0, 0, 0, 1, 0, 96}) == 0);
+    CHECK(offset_of({'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, 0}) == 0);
+    CHECK_THROWS_WITH(smf_read(bytes{1, 2, 3}), Catch::Contains("byte 0") && Catch::Contains("MThd"));
+  }
+  SECTION("bad header fields") {
+    auto h = header(3, 1, 96);
+    CHECK(offset_of(h) == 8);
+    CHECK(offset_of(header(0, 2, 96)) == 10);
+    CHECK(offset_of(header(1, 1, 0)) == 12);
+    h = header(0, 1, 96);
+    h[7] = 5;  // header length below 6
+    CHECK(offset_of(h) == 4);
+    h[7] = 200;  // header length past the end
+    CHECK(offset_of(h) == 4);
+  }
+  SECTION("missing tracks, chunk past the end") {
+    CHECK(offset_of(header(1, 2, 96)) == 14);
+    auto f = file_of(eot);
+    f[21] = 5;  // track length 5, 4 bytes present
+    CHECK(offset_of(f) == 18);
+  }
+  SECTION("bad track events") {
+    CHECK(offset_of(file_of({0x00, 60, 100})) == 23);                     // data byte, no running status
+    CHECK(offset_of(file_of({0x00, 0xF8, 0x00, 0xFF, 0x2F, 0x00})) == 23);  // realtime is not an SMF event
+    CHECK(offset_of(file_of({0x00, 0xF2, 0x01, 0x00})) == 23);            // nor system common
+    CHECK(offset_of(file_of({0x00, 0x90, 0x90, 0x40})) == 24);            // status where data expected
+    CHECK(offset_of(file_of({0x00, 0x90, 0x40})) == 25);                  // note cut by the chunk end
+    CHECK(offset_of(file_of({0x81, 0x81, 0x81, 0x81, 0x01, 0x90, 1, 1})) == 22);  // 5-byte VLQ
+    CHECK(offset_of(file_of({0x00, 0xFF, 0x01, 0x05, 'a', 'b'})) == 26);  // meta past the chunk end
+    CHECK(offset_of(file_of({0x00, 0xFF, 0x51, 0x02, 0x07, 0xA1})) == 23);  // tempo length 2
+    CHECK(offset_of(file_of({0x00, 0xFF, 0x80, 0x00})) == 24);            // meta type >= 0x80
+    CHECK(offset_of(file_of({0x00, 0xF0, 0x02, 0x01, 0x02, 0x00, 0xFF, 0x2F, 0x00})) == 23);  // sysex never ends
+    CHECK(offset_of(file_of({0x00, 0xF0, 0x02, 0x90, 0xF7})) == 23);      // status byte in a sysex
+    CHECK(offset_of(file_of({0x00, 0xF0, 0x83, 0x00, 0x01})) == 26);     // sysex length 384 past the end
+  }
+  SECTION("errors are runtime_errors with a readable message") {
+    CHECK_THROWS_AS(smf_read(file_of({0x00, 60})), std::runtime_error);
+    CHECK_THROWS_WITH(smf_read(file_of({0x00, 60})), Catch::Contains("at byte 23") && Catch::Contains("running status"));
+  }
+}
+
+TEST_CASE("smf_read never crashes on garbage", "[midi][smf][fuzz]") {
+  smf_writer w{96};
+  for (int i = 0; i < 50; ++i) {
+    w.add_at_tick(std::uint64_t(i * 37), message::note_on(i % 16, i, 100), i % 3);
+    w.add_at_tick(std::uint64_t(i * 37 + 5), message::control_change(0, i, i), i % 3);
+  }
+  w.add_at_tick(3, message::sysex(sysex_bytes({0xF0, 1, 2, 3, 0xF7})), 1);
+  const auto valid = w.bytes(1);
+  std::mt19937 rng{42};
+  std::size_t parsed = 0, rejected = 0;
+  bool only_smf_errors = true;
+  auto attempt = [&](const bytes& b) {
+    try {
+      smf_read(b);
+      ++parsed;
+    } catch (const smf_error&) {
+      ++rejected;
+    } catch (...) {
+      only_smf_errors = false;
+    }
+  };
+  SECTION("every truncation of a valid file") {
+    for (std::size_t n = 0; n < valid.size(); ++n) attempt(bytes(valid.begin(), valid.begin() + std::ptrdiff_t(n)));
+    CHECK(only_smf_errors);
+    CHECK(rejected > 0);
+  }
+  SECTION("random byte mutations of a valid file") {
+    std::uniform_int_distribution<std::size_t> pos(0, valid.size() - 1);
+    std::uniform_int_distribution<int> val(0, 255), count(1, 8);
+    for (int i = 0; i < 20'000; ++i) {
+      auto b = valid;
+      for (int k = count(rng); k > 0; --k) b[pos(rng)] = std::uint8_t(val(rng));
+      attempt(b);
+    }
+    CHECK(only_smf_errors);
+    CHECK(parsed > 0);
+    CHECK(rejected > 0);
+  }
+  SECTION("random bytes behind a valid header") {
+    std::uniform_int_distribution<int> val(0, 255), len(0, 400);
+    for (int i = 0; i < 20'000; ++i) {
+      bytes body(std::size_t(len(rng)));
+      for (auto& x : body) x = std::uint8_t(val(rng));
+      attempt(file_of(body));
+    }
+    CHECK(only_smf_errors);
+  }
+}
+
+TEST_CASE("smf I/O errors name the path", "[midi][smf]") {
+  const smf_writer w;
+  const auto missing = std::filesystem::path("/nonexistent-tactus-dir") / "x.mid";
+  SECTION("writing into a directory that does not exist") {
+    try {
+      w.write(missing);
+      FAIL("no exception");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == std::errc::no_such_file_or_directory);
+      CHECK_THAT(e.what(), Catch::Contains("/nonexistent-tactus-dir/x.mid") && Catch::Contains("cannot create"));
+    }
+  }
+  SECTION("writing to a full device") {
+    if (!std::filesystem::exists("/dev/full")) return;
+    try {
+      w.write("/dev/full");
+      FAIL("no exception");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == std::errc::no_space_on_device);
+      CHECK_THAT(e.what(), Catch::Contains("/dev/full"));
+    }
+  }
+  SECTION("reading a file that does not exist") {
+    CHECK_THROWS_AS(smf_read(missing), std::system_error);
+    CHECK_THROWS_WITH(smf_read(missing), Catch::Contains("/nonexistent-tactus-dir/x.mid"));
+  }
+  SECTION("reading a directory") {
+    CHECK_THROWS_AS(smf_read(std::filesystem::temp_directory_path()), std::system_error);
+  }
+}
