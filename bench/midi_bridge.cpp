@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: BSL-1.0
+// midi_bridge: how long a MIDI message takes from RtMidi's callback to the coroutine that
+// receives it through tactus::midi::input, beside the floor (a bare asio::post from a foreign
+// thread), and how much a flood loses. Prints one JSON object on stdout.
+//
+// Uses the JACK server named by JACK_DEFAULT_SERVER; when none answers, starts a private
+// `jackd -d dummy` for the run and stops it at exit. Build in Release:
+//   cmake --preset release && cmake --build --preset release --target midi_bridge
+//   build/release/bench/midi_bridge
+#include <tactus/midi/input.hpp>
+#include <tactus/midi/ports.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <future>
+#include <spawn.h>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace midi = tactus::midi;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double us(clock_type::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+struct percentiles {
+  double p50 = 0, p99 = 0, max = 0;
+};
+percentiles summarise(std::vector<double> v) {
+  if (v.empty()) return {};
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) { return v[std::min(v.size() - 1, std::size_t(q * double(v.size())))]; };
+  return {at(0.50), at(0.99), v.back()};
+}
+
+// A private JACK server for when the environment names none that answers.
+class private_jack {
+ public:
+  private_jack() {
+    name_ = "tactus-bench-" + std::to_string(::getpid());
+    ::setenv("JACK_DEFAULT_SERVER", name_.c_str(), 1);
+    ::setenv("JACK_NO_AUDIO_RESERVATION", "1", 1);
+    ::setenv("JACK_NO_START_SERVER", "1", 1);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    std::vector<std::string> args{"jackd", "-n", name_, "-d", "dummy", "-r", "48000", "-p", "128"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int rc = posix_spawnp(&pid_, "jackd", &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot start jackd (install the jackd2 package)");
+    for (int i = 0; i < 100; ++i) {
+      try {
+        (void)midi::available_api(midi::api::jack);
+        return;
+      } catch (const midi::backend_unavailable&) {
+        std::this_thread::sleep_for(100ms);
+      }
+    }
+    stop();
+    throw std::runtime_error("jackd did not come up within 10 s");
+  }
+  ~private_jack() { stop(); }
+  const std::string& name() const { return name_; }
+
+ private:
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 50 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(100ms);
+    if (::waitpid(pid_, &status, WNOHANG) == 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+    pid_ = -1;
+  }
+  std::string name_;
+  pid_t pid_ = -1;
+};
+
+// The raw RtMidi sender: a virtual JACK output port the bridge connects to.
+struct sender {
+  sender() : out(RtMidi::UNIX_JACK, "bench-sender") { out.openVirtualPort("src"); }
+  void send(int i) {
+    const unsigned char b[3] = {0x90, static_cast<unsigned char>(i % 128), static_cast<unsigned char>(1 + (i / 128) % 127)};
+    out.sendMessage(b, 3);
+  }
+  RtMidiOut out;
+};
+
+struct run_result {
+  std::vector<double> latency_us;
+  std::uint64_t arrived = 0, received = 0, dropped = 0;
+  clock_type::time_point last_receive{};
+  clock_type::duration elapsed{};  // first send to last receive
+};
+
+// The consuming coroutine: receives until `expected` messages are accounted for or the deadline.
+asio::awaitable<void> consume(midi::input& in, std::uint64_t expected, clock_type::time_point deadline,
+                              std::vector<double>& latency, clock_type::time_point& last) {
+  asio::cancellation_signal timeout;
+  asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+  timer.async_wait([&](std::error_code ec) {
+    if (!ec) timeout.emit(asio::cancellation_type::terminal);
+  });
+  try {
+    while (in.received() + in.dropped() < expected) {
+      auto m = co_await in.async_receive(asio::bind_cancellation_slot(timeout.slot(), asio::use_awaitable));
+      latency.push_back(us(clock_type::now() - m.time));
+      while (auto more = in.try_receive()) latency.push_back(us(clock_type::now() - more->time));
+      last = clock_type::now();
+    }
+  } catch (const std::system_error&) {  // deadline: report what arrived
+  }
+  timer.cancel();
+}
+
+// Sends `n` messages at `rate` per second (0: as fast as RtMidi takes them) into a fresh bridge.
+run_result bridge_run(asio::io_context& ctx, sender& tx, int n, double rate, std::size_t capacity) {
+  midi::input_options o;
+  o.client_name = "bench-bridge";
+  o.capacity = capacity;
+  o.rescan_interval = 0ms;
+  std::promise<midi::input*> opened;
+  std::unique_ptr<midi::input> in;
+  asio::post(ctx, [&] {  // the input lives on the executor's thread
+    in = std::make_unique<midi::input>(ctx.get_executor(), "bench-sender:src", o);
+    opened.set_value(in.get());
+  });
+  opened.get_future().get();
+  std::this_thread::sleep_for(50ms);  // let JACK settle the connection
+
+  run_result r;
+  r.latency_us.reserve(std::size_t(n));
+  std::promise<void> done;
+  const auto t0 = clock_type::now();
+  const auto send_time = rate > 0 ? std::chrono::duration<double>(n / rate) : std::chrono::duration<double>(1.0);
+  asio::co_spawn(ctx, consume(*in, std::uint64_t(n), t0 + std::chrono::duration_cast<clock_type::duration>(send_time) + 2s,
+                              r.latency_us, r.last_receive),
+                 [&](std::exception_ptr) { done.set_value(); });
+  for (int i = 0; i < n; ++i) {
+    if (rate > 0) std::this_thread::sleep_until(t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(i / rate)));
+    tx.send(i);
+  }
+  done.get_future().get();
+  r.elapsed = r.last_receive - t0;
+  std::promise<void> closed;
+  asio::post(ctx, [&] {
+    r.arrived = in->arrived();
+    r.received = in->received();
+    r.dropped = in->dropped();
+    in.reset();
+    closed.set_value();
+  });
+  closed.get_future().get();
+  return r;
+}
+
+// The floor: a bare asio::post from a foreign thread, stamped just before posting.
+std::vector<double> post_run(asio::io_context& ctx, int n, double rate) {
+  std::vector<double> latency;
+  latency.reserve(std::size_t(n));
+  const auto t0 = clock_type::now();
+  for (int i = 0; i < n; ++i) {
+    std::this_thread::sleep_until(t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(i / rate)));
+    const auto stamp = clock_type::now();
+    asio::post(ctx, [&latency, stamp] { latency.push_back(us(clock_type::now() - stamp)); });
+  }
+  std::promise<void> done;
+  asio::post(ctx, [&] { done.set_value(); });
+  done.get_future().get();
+  return latency;
+}
+
+}  // namespace
+
+int main() try {
+  std::unique_ptr<private_jack> own;
+  const char* env_server = std::getenv("JACK_DEFAULT_SERVER");
+  try {
+    (void)midi::available_api(midi::api::jack);
+  } catch (const midi::backend_unavailable&) {
+    own = std::make_unique<private_jack>();
+  }
+
+  asio::io_context ctx;
+  auto work = asio::make_work_guard(ctx);
+  std::thread runner([&] { ctx.run(); });
+  sender tx;
+
+  constexpr int n = 3000;
+  constexpr double rate = 1000;
+  const auto bridge = bridge_run(ctx, tx, n, rate, 1024);
+  const auto bl = summarise(bridge.latency_us);
+  const auto pl = summarise(post_run(ctx, n, rate));
+
+  // Zero-loss throughput: the highest paced rate at which every message got through.
+  double zero_loss_rate = 0;
+  for (double r : {2000.0, 5000.0, 10000.0, 20000.0, 50000.0, 100000.0, 200000.0}) {
+    const int count = int(r * 0.5);
+    const auto res = bridge_run(ctx, tx, count, r, 1024);
+    if (res.received == std::uint64_t(count)) zero_loss_rate = r;
+  }
+  // Flood: as fast as RtMidi's sendMessage returns. Loss is split between JACK (never reached the
+  // callback: RtMidi's output ring or the JACK port buffer was full) and our bounded queue.
+  constexpr int flood_n = 100000;
+  const auto flood = bridge_run(ctx, tx, flood_n, 0, 1024);
+
+  work.reset();
+  ctx.stop();
+  runner.join();
+
+  std::printf(
+      "{\"benchmark\":\"midi_bridge\",\"jack_server\":\"%s\",\"own_server\":%s,\"rate_hz\":%.0f,"
+      "\"sent\":%d,\"received\":%llu,\"dropped\":%llu,"
+      "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
+      "\"post_p50_us\":%.1f,\"post_p99_us\":%.1f,\"post_max_us\":%.1f,"
+      "\"zero_loss_msgs_per_s\":%.0f,"
+      "\"flood_sent\":%d,\"flood_arrived\":%llu,\"flood_received\":%llu,\"flood_dropped_queue\":%llu,"
+      "\"flood_lost_before_callback\":%llu,\"flood_msgs_per_s\":%.0f,\"flood_p99_us\":%.1f}\n",
+      own ? own->name().c_str() : (env_server ? env_server : "default"), own ? "true" : "false", rate, n,
+      (unsigned long long)bridge.received, (unsigned long long)bridge.dropped, bl.p50, bl.p99, bl.max, pl.p50,
+      pl.p99, pl.max, zero_loss_rate, flood_n, (unsigned long long)flood.arrived,
+      (unsigned long long)flood.received, (unsigned long long)flood.dropped,
+      (unsigned long long)(flood_n - flood.arrived),
+      double(flood.received) / std::chrono::duration<double>(flood.elapsed).count(),
+      summarise(flood.latency_us).p99);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "midi_bridge: %s\n", e.what());
+  return 1;
+}

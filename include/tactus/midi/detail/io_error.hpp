@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: BSL-1.0
+#pragma once
+
+#include <string>
+#include <system_error>
+#include <type_traits>
+
+// Error codes of the MIDI I/O layer (midi::input, midi::output), reported to their error
+// handlers as std::error_code. Included by input.hpp and output.hpp; not meant to be included alone.
+
+namespace tactus::midi {
+
+/// What an input reports to its error handler. port_reconnected is news, not a failure.
+enum class io_errc {
+  queue_overflow = 1,  // the receive queue was full: the newest messages were dropped
+  sysex_too_long,      // a sysex longer than input_options::max_sysex_bytes was dropped
+  malformed_message,   // the backend delivered bytes that are not one MIDI message: dropped
+  port_vanished,       // the port we were connected to disappeared
+  port_reconnected,    // ... and is back: we are connected again
+  backend_error,       // RtMidi reported an error or a warning
+};
+
+inline const std::error_category& io_category() noexcept {
+  struct category final : std::error_category {
+    const char* name() const noexcept override { return "tactus.midi.io"; }
+    std::string message(int ev) const override {
+      switch (static_cast<io_errc>(ev)) {
+        case io_errc::queue_overflow: return "MIDI input queue full, newest messages dropped";
+        case io_errc::sysex_too_long: return "sysex longer than the configured maximum, dropped";
+        case io_errc::malformed_message: return "malformed MIDI message dropped";
+        case io_errc::port_vanished: return "MIDI port vanished";
+        case io_errc::port_reconnected: return "MIDI port reconnected";
+        case io_errc::backend_error: return "MIDI backend error";
+      }
+      return "unknown tactus.midi.io error";
+    }
+  };
+  static const category c;
+  return c;
+}
+
+inline std::error_code make_error_code(io_errc e) noexcept { return {static_cast<int>(e), io_category()}; }
+
+}  // namespace tactus::midi
+
+template <>
+struct std::is_error_code_enum<tactus::midi::io_errc> : std::true_type {};
