@@ -104,6 +104,8 @@ class basic_metronome {
   void set_overrun_policy(overrun_policy p) noexcept { policy_ = p; }
   /// Under the skip policy, a grid point is skipped when the metronome wakes later than this
   /// fraction of a tick after it (default 0.25): it is not played late, the next one is on time.
+  /// On very fast grids (ticks of a few ms) the OS's wake-up noise alone can pass a quarter
+  /// tick: raise the fraction, or use overrun_policy::catch_up, there.
   void set_skip_threshold(double fraction_of_tick) noexcept { skip_threshold_ = fraction_of_tick; }
   /// A delivered grid point counts as late when it woke more than this after its time (default 1 ms).
   void set_late_threshold(duration d) noexcept { late_threshold_ = d; }
