@@ -479,6 +479,20 @@ TEST_CASE("external sources: sync, relocate, pause and resume") {
     step(io, m);
     CHECK(seen[1].scheduled == tp(1600ms));
   }
+  SECTION("relocate from a moment in the past delivers that grid point at once") {
+    r.start(io, m, {.paused = true});
+    mc::advance(1s);
+    const auto pulse_time = mc::now() - 3ms;  // the pulse that caused the jump arrived 3 ms ago
+    m.relocate(metronome::timeline_type(bpm{120}, pulse_time, beats{0}), pulse_time);
+    m.resume(pulse_time);
+    io.poll();
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].position == beats{0});
+    CHECK(seen[0].scheduled == pulse_time);
+    CHECK(seen[0].lateness() == 3ms);
+    step(io, m);
+    CHECK(seen[1].scheduled == pulse_time + 500ms);
+  }
   SECTION("sync adjusts phase and tempo without skipping or repeating a grid point") {
     r.start(io, m);
     step(io, m);  // beat 1 at 500 ms

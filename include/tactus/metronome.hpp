@@ -231,12 +231,14 @@ class basic_metronome {
     retime();
   }
 
-  /// Adopts `t` and moves to its position: the next grid point is the first at or after now
+  /// Adopts `t` and moves to its position: the next grid point is the first at or after `from`
   /// on `t` (song position pointer, START, CONTINUE). Grid points in between are not played.
-  void relocate(const timeline_type& t) {
+  /// `from` may lie in the past (the timestamp of the MIDI clock pulse that caused the jump):
+  /// the grid point there is then delivered at once, late by the time it took to get here.
+  void relocate(const timeline_type& t, time_point from = Clock::now()) {
     pending_.reset();
     timeline_ = t;
-    next_tick_ = first_tick_at_or_after(Clock::now());
+    next_tick_ = first_tick_at_or_after(from);
     retime();
   }
 
@@ -245,11 +247,11 @@ class basic_metronome {
     paused_ = true;
     retime();
   }
-  /// Delivers again from the first grid point at or after now.
-  void resume() {
+  /// Delivers again from the first grid point at or after `from` (default now; see relocate).
+  void resume(time_point from = Clock::now()) {
     if (!paused_) return;
     paused_ = false;
-    next_tick_ = first_tick_at_or_after(Clock::now());
+    next_tick_ = first_tick_at_or_after(from);
     retime();
   }
 

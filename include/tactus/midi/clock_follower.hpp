@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: BSL-1.0
+#pragma once
+
+#include <tactus/detail/asio_compat.hpp>
+#include <tactus/metronome.hpp>
+#include <tactus/midi/clock_transport.hpp>
+#include <tactus/midi/input.hpp>
+#include <tactus/midi/message.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/basic_waitable_timer.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/error.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// Follow an external 24 ppqn MIDI clock with a tactus metronome: the application's on_beat code
+// is the same for the internal clock and for an external one.
+//
+//     tactus::metronome m{ex, tactus::bpm{120}};
+//     m.on_beat([](const tactus::beat& b) { play(b); });
+//     tactus::midi::input in{ex, "circuit"};
+//     tactus::midi::clock_follower follow{in, m};
+//     follow.on_state_change([&](auto s) { if (s != tactus::midi::transport_state::playing) out.panic(); });
+//     asio::co_spawn(ex, m.run({.paused = true}), rethrow);
+//     asio::co_spawn(ex, follow.run(), rethrow);
+//
+// How the metronome is driven (the beat position is the song position: beats = pulses / 24):
+//  - START / CONTINUE / a clock coming back after being lost: the metronome waits (paused) for
+//    the first CLOCK, then jumps there (relocate) and resumes, so the grid point at that pulse
+//    (beat 0 after START) fires at once, at the best tempo known (the estimate, else the last
+//    one that was locked, else the metronome's own);
+//  - every further CLOCK: sync() to the estimator's regression line, which keeps the grid
+//    position and corrects tempo and phase; with the estimator's latency set to the mean delay
+//    of the timestamps (half a period under JACK), grid points land where the source sent
+//    its pulses, within about one audio period. While the fit is younger than four pulses its
+//    tempo is too rough: the timeline is anchored on the newest pulse at the best tempo known;
+//  - STOP: pause(). A silence longer than the estimator's dropout tolerance (max_dropout
+//    pulses) while playing: pause(), so nothing plays ahead of the source; the next CLOCK
+//    resumes from the position after the last one (as the estimator counts it). No CLOCK for
+//    lost_after_beats: state `lost` (silence downstream from on_state_change). A source that
+//    goes quiet after STOP is stopped, not lost.
+
+namespace tactus::midi {
+
+struct clock_follower_options {
+  /// Transport and estimator tuning: lost timeout (lost_after_beats), Song Position Pointer,
+  /// beats per bar, and estimator.latency (set it to half the audio period under JACK).
+  clock_transport_config transport{};
+};
+
+namespace detail {
+
+// Pending waits for a value (a pulse index, a transport state): type-erased handlers completed
+// by posting to their own executor, never inline; cancellable through their cancellation slot.
+template <class T>
+class value_waiters {
+ public:
+  value_waiters() = default;
+  value_waiters(const value_waiters&) = delete;
+  value_waiters& operator=(const value_waiters&) = delete;
+  ~value_waiters() { complete_all(asio::error::operation_aborted, T{}); }
+
+  template <class Handler, class Executor>
+  void add(Handler&& handler, const Executor& fallback) {
+    auto w = std::make_unique<waiter<std::decay_t<Handler>, Executor>>(std::forward<Handler>(handler), fallback);
+    auto slot = asio::get_associated_cancellation_slot(w->handler_);
+    if (slot.is_connected()) {
+      slot.assign([this, p = w.get()](asio::cancellation_type type) {
+        if (type != asio::cancellation_type::none) cancel(p);
+      });
+    }
+    list_.push_back(std::move(w));
+  }
+
+  void complete_all(std::error_code ec, T value) {
+    auto done = std::move(list_);
+    list_.clear();
+    for (auto& w : done) w->complete(ec, value);
+  }
+
+  bool empty() const noexcept { return list_.empty(); }
+
+ private:
+  struct waiter_base {
+    virtual ~waiter_base() = default;
+    virtual void complete(std::error_code ec, T value) = 0;
+  };
+  template <class Handler, class Executor>
+  struct waiter final : waiter_base {
+    using executor_t = asio::associated_executor_t<Handler, Executor>;
+    waiter(Handler&& h, const Executor& fallback)
+        : work_(asio::get_associated_executor(h, fallback)), handler_(std::move(h)) {}
+    void complete(std::error_code ec, T value) override {
+      auto slot = asio::get_associated_cancellation_slot(handler_);
+      if (slot.is_connected()) slot.clear();
+      auto ex = work_.get_executor();
+      asio::post(ex, [h = std::move(handler_), ec, value]() mutable { std::move(h)(ec, value); });
+      work_.reset();
+    }
+    asio::executor_work_guard<executor_t> work_;
+    Handler handler_;
+  };
+
+  void cancel(waiter_base* p) {
+    auto it = std::find_if(list_.begin(), list_.end(), [p](const auto& w) { return w.get() == p; });
+    if (it == list_.end()) return;
+    auto w = std::move(*it);
+    list_.erase(it);
+    w->complete(asio::error::operation_aborted, T{});
+  }
+
+  std::vector<std::unique_ptr<waiter_base>> list_;
+};
+
+}  // namespace detail
+
+/// The clock-following logic on any Clock: feed it the source's messages with their arrival
+/// times (on_message) and it drives `m`, watches for a lost clock with a timer on Clock, and
+/// reports state, tempo and position. clock_follower binds it to a tactus::midi::input; tests
+/// use it directly on testing::manual_clock.
+///
+/// Thread-safe: no. Everything runs on the metronome's executor (the input's too).
+/// Realtime-safe: no (it is Asio code on an executor; the realtime hand-off is the input's).
+template <class Clock = std::chrono::steady_clock>
+class basic_clock_follower {
+ public:
+  using clock_type = Clock;
+  using time_point = typename Clock::time_point;
+  using duration = typename Clock::duration;
+  using metronome_type = basic_metronome<Clock>;
+  using timeline_type = basic_timeline<Clock>;
+  using executor_type = asio::any_io_executor;
+
+  /// Drives `m`, which must outlive the follower and run (paused) on the same executor.
+  explicit basic_clock_follower(metronome_type& m, clock_follower_options o = {})
+      : metro_(m), options_(o), transport_(o.transport), watchdog_(m.get_executor()) {}
+
+  basic_clock_follower(const basic_clock_follower&) = delete;
+  basic_clock_follower& operator=(const basic_clock_follower&) = delete;
+  ~basic_clock_follower() { shutdown(); }
+
+  executor_type get_executor() const { return metro_.get_executor(); }
+
+  /// One message from the clock source that arrived at `t` (CLOCK, START, CONTINUE, STOP, Song
+  /// Position Pointer; anything else is ignored). Executor only.
+  void on_message(const message& msg, time_point t) {
+    const auto before = transport_.state();
+    if (!transport_.on_message(msg, t)) return;
+    switch (msg.type()) {
+      case message_type::start:
+      case message_type::continue_:
+        // The grid waits for the first CLOCK: that pulse is the position.
+        following_ = false;
+        metro_.pause();
+        break;
+      case message_type::stop:
+        following_ = false;
+        metro_.pause();
+        break;
+      case message_type::clock: on_clock(t); break;
+      default: break;
+    }
+    if (transport_.state() != before) changed(transport_.state());
+  }
+
+  /// stopped / playing / lost. Executor only.
+  transport_state state() const noexcept { return transport_.state(); }
+  /// The estimated tempo of the source (nullopt before two pulses of a fit). Executor only.
+  std::optional<bpm> tempo() const noexcept { return transport_.estimator().tempo(); }
+  /// The song position of the last CLOCK (bar:beat:pulse), or where CONTINUE resumes. Executor only.
+  song_position position() const noexcept { return transport_.position(); }
+  /// The transport, with its estimator (jitter, locked(), beat_time()...). Executor only.
+  const clock_transport<Clock>& transport() const noexcept { return transport_; }
+
+  /// `f(state)` is called on the executor at every change of state(), before async_wait_state
+  /// waiters complete. Replaces any previous function.
+  void on_state_change(std::function<void(transport_state)> f) { on_change_ = std::move(f); }
+
+  /// Waits for the next CLOCK while playing. Signature void(std::error_code, std::int64_t pulse):
+  /// the song position of that pulse (0 = the first CLOCK after START). The handler runs on its
+  /// associated executor (for use_awaitable, the awaiting coroutine's), never inline.
+  /// Cancellable through its cancellation slot (operation_aborted), as when the follower ends.
+  template <class CompletionToken>
+  auto async_wait_pulse(CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, std::int64_t)>(
+        [this](auto handler) { pulse_waiters_.add(std::move(handler), get_executor()); }, token);
+  }
+
+  /// Waits for the next change of state(). Signature void(std::error_code, transport_state),
+  /// with the new state. Otherwise as async_wait_pulse.
+  template <class CompletionToken>
+  auto async_wait_state(CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, transport_state)>(
+        [this](auto handler) { state_waiters_.add(std::move(handler), get_executor()); }, token);
+  }
+
+  /// Stops following: cancels the lost-clock timer, pauses the metronome, completes pending
+  /// waits with operation_aborted. Messages fed afterwards are followed again. Executor only.
+  void shutdown() {
+    watching_ = false;
+    watchdog_.cancel();
+    following_ = false;
+    metro_.pause();
+    pulse_waiters_.complete_all(asio::error::operation_aborted, 0);
+    state_waiters_.complete_all(asio::error::operation_aborted, transport_.state());
+  }
+
+ private:
+  void on_clock(time_point t) {
+    last_clock_ = t;
+    if (!transport_.playing()) return;  // tempo tracked while stopped, but the music stands
+    const auto& est = transport_.estimator();
+    const std::int64_t pulse = transport_.pulse();
+    const beats position(double(pulse) / pulses_per_beat);
+    if (est.locked()) last_tempo_ = *est.tempo();
+    if (!following_) {
+      // Jump to this pulse's position: its grid point fires at once, anchored on the pulse's
+      // own time (latency removed, as the estimator does), not on whenever we got here.
+      const bpm guess = est.fit_size() >= young_fit ? *est.tempo() : best_tempo();
+      const auto anchor = t - std::chrono::duration_cast<duration>(options_.transport.estimator.latency);
+      metro_.relocate(timeline_type(guess, anchor, position), anchor);
+      metro_.resume(anchor);
+      following_ = true;
+    } else if (est.fit_size() >= young_fit) {
+      metro_.sync(*est.timeline());
+    } else {
+      // A young fit (after START from silence, or a gap): its tempo is too rough to schedule
+      // from; anchor on this pulse (latency removed, as the estimator does) at the best tempo.
+      metro_.sync(timeline_type(best_tempo(), t - std::chrono::duration_cast<duration>(options_.transport.estimator.latency),
+                                position));
+    }
+    if (transport_.state() == transport_state::playing) arm_watchdog();
+    pulse_waiters_.complete_all({}, pulse);
+  }
+
+  bpm best_tempo() const noexcept {
+    if (const auto t = transport_.estimator().tempo(); t && transport_.estimator().locked()) return *t;
+    return last_tempo_ ? *last_tempo_ : metro_.tempo();
+  }
+
+  void changed(transport_state s) {
+    if (s == transport_state::lost) {
+      following_ = false;
+      metro_.pause();
+    }
+    if (s != transport_state::playing) {
+      watching_ = false;
+      watchdog_.cancel();
+    }
+    if (on_change_) on_change_(s);
+    state_waiters_.complete_all({}, s);
+  }
+
+  // One timer, armed when the clock runs while playing and re-armed when it fires early (not
+  // once per pulse: that would be a cancel and a handler per pulse). Two deadlines: past the
+  // estimator's dropout tolerance the metronome holds (it does not play ahead of a source that
+  // paused: the next pulse continues from where the source is), past the timeout it is lost.
+  void arm_watchdog() {
+    if (watching_) return;
+    watching_ = true;
+    watchdog_.expires_at(*last_clock_ + (following_ ? hold_after() : lost_after()));
+    watchdog_.async_wait([this](std::error_code ec) {
+      if (ec) return;  // cancelled: shutdown() or a state change cleared watching_
+      watching_ = false;
+      if (transport_.state() != transport_state::playing) return;
+      const auto now = Clock::now();
+      if (following_ && now - *last_clock_ >= hold_after()) {
+        following_ = false;
+        metro_.pause();
+      }
+      if (transport_.check_lost(now)) {
+        changed(transport_.state());
+      } else {
+        arm_watchdog();
+      }
+    });
+  }
+
+  // A little past the timeout, so that check_lost (strictly greater) says yes on time.
+  duration lost_after() const { return std::chrono::duration_cast<duration>(transport_.timeout()) + duration(1); }
+  // Silence longer than the estimator's dropout tolerance (it then restarts the fit).
+  duration hold_after() const {
+    const auto p = transport_.estimator().pulse_period();
+    if (!p) return lost_after();
+    const auto hold = std::chrono::duration_cast<duration>(*p * (double(options_.transport.estimator.max_dropout) + 1.5));
+    return std::min(hold, lost_after());
+  }
+
+  static constexpr std::size_t young_fit = 4;  // pulses before the estimator's tempo is used
+
+  metronome_type& metro_;
+  clock_follower_options options_;
+  clock_transport<Clock> transport_;
+  asio::basic_waitable_timer<Clock> watchdog_;
+  std::optional<time_point> last_clock_;
+  std::optional<bpm> last_tempo_;
+  std::function<void(transport_state)> on_change_;
+  detail::value_waiters<std::int64_t> pulse_waiters_;
+  detail::value_waiters<transport_state> state_waiters_;
+  bool following_ = false;  // the metronome is on the source's grid
+  bool watching_ = false;   // the lost-clock timer is pending
+};
+
+/// Follows the MIDI clock arriving on a tactus::midi::input with a tactus::metronome.
+///
+/// Thread-safe: no; every member on the executor of the input and the metronome (one executor,
+/// or a strand). Realtime-safe: no.
+class clock_follower : public basic_clock_follower<std::chrono::steady_clock> {
+ public:
+  /// Follows the clock on `in` (read by run(), its only reader) with `m`; both must outlive the
+  /// follower. Co_spawn m.run({.paused = true}) and run() on the same executor.
+  clock_follower(input& in, tactus::metronome& m, clock_follower_options o = {})
+      : basic_clock_follower(m, o), in_(in) {}
+
+  /// Receives the input's messages and follows them until stop(), the cancellation of this
+  /// coroutine (terminal, partial or total), or the closing of the input; returns cleanly in
+  /// every case, with the metronome paused and pending waits completed with operation_aborted.
+  asio::awaitable<void> run() {
+    stop_requested_ = false;
+    // Our own signal cancels the receive on stop(); the coroutine's cancellation is forwarded to it.
+    auto cs = co_await asio::this_coro::cancellation_state;
+    auto slot = cs.slot();
+    if (slot.is_connected()) slot.assign([this](asio::cancellation_type t) { stop_signal_.emit(t); });
+    struct on_exit {
+      clock_follower* self;
+      asio::cancellation_slot slot;
+      ~on_exit() {
+        if (slot.is_connected()) slot.clear();
+        self->shutdown();
+      }
+    } guard{this, slot};
+    while (!stop_requested_ && cs.cancelled() == asio::cancellation_type::none) {
+      auto [ec, m] = co_await in_.async_receive(
+          asio::bind_cancellation_slot(stop_signal_.slot(), tactus::detail::as_tuple(asio::use_awaitable)));
+      if (ec) break;  // stopped, cancelled, or the input closed
+      on_message(m.msg, m.time);
+    }
+  }
+
+  /// Makes run() return (at once if it waits for a message). Executor only.
+  void stop() {
+    stop_requested_ = true;
+    stop_signal_.emit(asio::cancellation_type::terminal);
+  }
+
+ private:
+  input& in_;
+  asio::cancellation_signal stop_signal_;
+  bool stop_requested_ = false;
+};
+
+}  // namespace tactus::midi

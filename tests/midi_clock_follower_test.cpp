@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: BSL-1.0
+// The clock follower in virtual time: a simulated 24 ppqn source whose pulses are stamped as
+// JACK stamps them (at the end of the 128-frame period they fall in, 2.67 ms at 48 kHz) drives
+// basic_clock_follower<manual_clock> and its metronome; every timing assertion is exact and
+// deterministic.
+#include <tactus/midi/clock_follower.hpp>
+#include <tactus/testing/manual_clock.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace Catch {
+template <>
+struct StringMaker<tactus::midi::song_position> {
+  static std::string convert(const tactus::midi::song_position& p) {
+    return std::to_string(p.bar) + ':' + std::to_string(p.beat) + ':' + std::to_string(p.pulse);
+  }
+};
+}  // namespace Catch
+
+using namespace std::chrono_literals;
+using namespace tactus::midi;
+using tactus::beats;
+using tactus::bpm;
+using mc = tactus::testing::manual_clock;
+using metronome = tactus::basic_metronome<mc>;
+using follower = basic_clock_follower<mc>;
+using tp = mc::time_point;
+
+namespace {
+
+constexpr double period_ns = 128.0 / 48000.0 * 1e9;  // the JACK period being simulated
+
+// A clock source: messages at exact send times, delivered at their JACK-quantized stamps.
+class source {
+ public:
+  struct event {
+    tp sent;
+    message msg;
+  };
+  explicit source(asio::io_context& io) : timer_(io) {}
+
+  // `n` pulses at `tempo` from `start` (pulse i at start + i * period, from the anchor); returns
+  // the time the next pulse would be sent. `sent` collects the send times.
+  tp clock(tp start, bpm tempo, int n) {
+    const double p = 60e9 / (tempo.value() * pulses_per_beat);
+    for (int i = 0; i < n; ++i) {
+      const tp t = start + std::chrono::nanoseconds(std::llround(i * p));
+      events_.push_back({t, message::clock()});
+      pulse_sent.push_back(t);
+    }
+    return start + std::chrono::nanoseconds(std::llround(n * p));
+  }
+  void send(tp t, message m) { events_.push_back({t, m}); }
+
+  void play(follower& f) {
+    f_ = &f;
+    next_ = 0;
+    schedule();
+  }
+
+  static tp stamp(tp sent) {
+    const double ns = double(sent.time_since_epoch().count());
+    return tp(std::chrono::nanoseconds(std::llround(std::ceil(ns / period_ns) * period_ns)));
+  }
+
+  std::vector<tp> pulse_sent;  // send times of every CLOCK, in order
+
+ private:
+  void schedule() {
+    if (next_ >= events_.size()) return;
+    timer_.expires_at(stamp(events_[next_].sent));
+    timer_.async_wait([this](std::error_code ec) {
+      if (ec) return;
+      // Every event of this period, in order, stamped with the period's end.
+      const tp now = mc::now();
+      while (next_ < events_.size() && stamp(events_[next_].sent) <= now) f_->on_message(events_[next_++].msg, now);
+      schedule();
+    });
+  }
+
+  asio::basic_waitable_timer<mc> timer_;
+  std::vector<event> events_;
+  std::size_t next_ = 0;
+  follower* f_ = nullptr;
+};
+
+struct rig {
+  asio::io_context io;
+  metronome m;
+  follower f;
+  source src;
+  std::vector<metronome::beat_type> seen;
+  std::vector<transport_state> changes;
+  bool done = false;
+
+  explicit rig(tactus::subdivision s = tactus::subdivision{1}, bpm initial = bpm{120})
+      : m(io.get_executor(), initial, tactus::meter{4}, s), f(m, options()), src(io) {
+    m.on_beat([this](const metronome::beat_type& b) { seen.push_back(b); });
+    f.on_state_change([this](transport_state s) { changes.push_back(s); });
+    asio::co_spawn(io, m.run({.paused = true}), [this](std::exception_ptr e) {
+      done = true;
+      if (e) std::rethrow_exception(e);
+    });
+    io.poll();
+  }
+  ~rig() {
+    f.shutdown();
+    m.stop();
+    io.restart();
+    io.poll();
+  }
+  static clock_follower_options options() {
+    clock_follower_options o;
+    o.transport.estimator.latency = std::chrono::nanoseconds(std::llround(period_ns / 2));
+    return o;
+  }
+  void run_for(mc::duration d) { tactus::testing::advance(io, d); }
+
+  // The beats (tick 0) the metronome fired at or after position `from`.
+  std::vector<metronome::beat_type> beats_from(double from) const {
+    std::vector<metronome::beat_type> out;
+    for (auto& b : seen)
+      if (b.is_beat() && b.position.count() >= from - 1e-9) out.push_back(b);
+    return out;
+  }
+};
+
+double ms(mc::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+}  // namespace
+
+TEST_CASE("beats land on the source's beat pulses, beat 0 on the first pulse") {
+  mc::reset(tp(1s));
+  const double tempo = GENERATE(60.0, 97.3, 133.0, 174.0);
+  INFO(tempo << " BPM");
+  rig r(tactus::subdivision{4}, bpm{120});  // the metronome's own tempo is only a first guess
+  const tp t0 = tp(1s) + 123456ns;           // off the period grid
+  r.src.send(t0, message::start());
+  const tp end = r.src.clock(t0 + 1ms, bpm{tempo}, 24 * 8 + 1);
+  r.src.send(end, message::stop());
+  r.src.play(r.f);
+  r.run_for(std::chrono::duration_cast<mc::duration>(8s * 60 / tempo + 1s));
+
+  CHECK(r.changes == std::vector<transport_state>{transport_state::playing, transport_state::stopped});
+  REQUIRE(r.f.tempo());
+  CHECK(r.f.tempo()->value() == Approx(tempo).margin(0.01));
+  CHECK(r.f.position() == song_position{2, 0, 1});  // after STOP: where CONTINUE resumes
+  // Every sixteenth once, in order, from beat 0 on the first pulse.
+  REQUIRE(r.seen.size() == 8 * 4 + 1);
+  for (std::size_t i = 0; i < r.seen.size(); ++i) CHECK(r.seen[i].position.count() == Approx(i / 4.0));
+  // Beat 0 is anchored on its pulse's own stamp (latency removed) and delivered at once: late by
+  // the time the pulse took to reach us, which is all the follower can know of it.
+  const auto latency = std::chrono::nanoseconds(std::llround(period_ns / 2));
+  CHECK(r.seen[0].scheduled == source::stamp(r.src.pulse_sent[0]) - latency);
+  CHECK(r.seen[0].fired >= source::stamp(r.src.pulse_sent[0]));
+  // Each beat within one JACK period of its pulse's send time, from beat 1 on (the fit is locked
+  // half a beat after START); from beat 2 on, a fraction of it.
+  double worst = 0;
+  for (auto& b : r.beats_from(1)) {
+    const auto pulse = r.src.pulse_sent[std::size_t(std::llround(b.position.count() * 24))];
+    const double off = ms(b.scheduled - pulse);
+    INFO("beat " << b.position.count() << " off by " << off << " ms");
+    CHECK(std::abs(off) < period_ns / 1e6);
+    if (b.position.count() >= 2) worst = std::max(worst, std::abs(off));
+  }
+  CHECK(worst < 0.5);
+  CHECK(r.m.late_count() <= 1);  // beat 0 only (see above)
+}
+
+TEST_CASE("a tempo change is followed within a beat or two") {
+  mc::reset(tp(1s));
+  rig r;
+  const tp t0 = tp(1s);
+  r.src.send(t0, message::start());
+  const tp t1 = r.src.clock(t0 + 1ms, bpm{120}, 24 * 6);
+  r.src.clock(t1, bpm{140}, 24 * 6 + 1);
+  r.src.play(r.f);
+  r.run_for(7s);
+  REQUIRE(r.f.tempo());
+  CHECK(r.f.tempo()->value() == Approx(140).margin(0.05));
+  REQUIRE(r.seen.size() == 13);
+  for (std::size_t i = 0; i < r.seen.size(); ++i) CHECK(r.seen[i].position.count() == i);
+  for (auto& b : r.beats_from(8)) {  // from the second beat at the new tempo on
+    const auto pulse = r.src.pulse_sent[std::size_t(b.position.count() * 24)];
+    INFO("beat " << b.position.count());
+    CHECK(std::abs(ms(b.scheduled - pulse)) < period_ns / 1e6);
+  }
+}
+
+TEST_CASE("STOP pauses, CONTINUE resumes at the position, Song Position Pointer moves it") {
+  mc::reset(tp(1s));
+  rig r;
+  const bool spp = GENERATE(false, true);
+  const tp t0 = tp(1s);
+  r.src.send(t0, message::start());
+  tp t = r.src.clock(t0 + 1ms, bpm{120}, 24 * 3 + 12);  // stops in the middle of beat 3
+  r.src.send(t, message::stop());
+  // The source keeps its clock running while stopped (as most hardware does).
+  t = r.src.clock(t + 10ms, bpm{120}, 24 * 2);
+  if (spp) r.src.send(t, message::song_position(4 * 4 * 2));  // bar 2
+  r.src.send(t + 1ms, message::continue_());
+  r.src.clock(t + 2ms, bpm{120}, 24 * 3 + 1);
+  r.src.play(r.f);
+  r.run_for(5s);
+
+  CHECK(r.changes ==
+        std::vector<transport_state>{transport_state::playing, transport_state::stopped, transport_state::playing});
+  const double resume_at = spp ? 8.0 : 3.5;
+  std::vector<double> positions;
+  for (auto& b : r.seen) positions.push_back(b.position.count());
+  const std::vector<double> expected = spp ? std::vector<double>{0, 1, 2, 3, 8, 9, 10, 11}
+                                           : std::vector<double>{0, 1, 2, 3, 4, 5, 6};
+  CHECK(positions == expected);
+  // No beat during the stop: the first one after CONTINUE is on the first CLOCK (SPP: a whole
+  // beat) or half a beat later (CONTINUE in the middle of beat 3).
+  const std::size_t resume_index = 4;
+  const auto first_pulse_after = r.src.pulse_sent[24 * 3 + 12 + 24 * 2];
+  const auto& b = r.seen[resume_index];
+  if (spp) {
+    CHECK(b.scheduled == source::stamp(first_pulse_after) - std::chrono::nanoseconds(std::llround(period_ns / 2)));
+  } else {
+    CHECK(std::abs(ms(b.scheduled - r.src.pulse_sent[24 * 3 + 12 + 24 * 2 + 12])) < period_ns / 1e6);
+  }
+  CHECK(r.f.position() == song_position{std::int64_t(resume_at + 3) / 4, int(resume_at + 3) % 4, spp ? 0 : 12});
+}
+
+TEST_CASE("the clock is lost after two beats without a pulse, and comes back") {
+  mc::reset(tp(1s));
+  rig r;
+  const tp t0 = tp(1s);
+  r.src.send(t0, message::start());
+  const tp end = r.src.clock(t0 + 1ms, bpm{120}, 24 * 2 + 1);  // beats 0, 1, 2; then nothing
+  const tp last_stamp = source::stamp(r.src.pulse_sent.back());
+  r.src.clock(end + 3s, bpm{120}, 24 * 2);  // it comes back 3 s later
+  std::vector<std::pair<tp, transport_state>> timed;
+  r.f.on_state_change([&](transport_state s) { timed.emplace_back(mc::now(), s); });
+  r.src.play(r.f);
+  r.run_for(end - mc::now() + 2s);
+
+  REQUIRE(timed.size() == 2);
+  CHECK(timed[1].second == transport_state::lost);
+  CHECK(r.f.state() == transport_state::lost);
+  // Lost exactly when two beats at the estimated tempo have passed since the last pulse.
+  CHECK(std::abs(ms(timed[1].first - last_stamp) - 1000.0) < 1.0);
+  CHECK(r.seen.size() == 3);  // the metronome paused: no beat while lost
+
+  r.run_for(2500ms);
+  REQUIRE(timed.size() == 3);
+  CHECK(timed[2].second == transport_state::playing);
+  // The song goes on from the pulse after the last one (a clock that pauses pauses the music).
+  REQUIRE(r.seen.size() >= 5);
+  CHECK(r.seen[3].position.count() == 3);
+  CHECK(std::abs(ms(r.seen[3].scheduled - r.src.pulse_sent[24 * 2 + 1 + 23])) < period_ns / 1e6);
+}
+
+TEST_CASE("a source that goes quiet after STOP is stopped, not lost") {
+  mc::reset(tp(1s));
+  rig r;
+  r.src.send(tp(1s), message::start());
+  const tp t = r.src.clock(tp(1s) + 1ms, bpm{120}, 24 * 2);
+  r.src.send(t, message::stop());
+  r.src.play(r.f);
+  r.run_for(5s);
+  CHECK(r.changes == std::vector<transport_state>{transport_state::playing, transport_state::stopped});
+}
+
+TEST_CASE("coroutines await pulses and state changes") {
+  mc::reset(tp(1s));
+  rig r;
+  std::vector<std::int64_t> pulses;
+  std::vector<transport_state> states;
+  bool aborted = false;
+  asio::co_spawn(r.io, [&]() -> asio::awaitable<void> {
+    states.push_back(co_await r.f.async_wait_state(asio::use_awaitable));
+    for (int i = 0; i < 3; ++i) pulses.push_back(co_await r.f.async_wait_pulse(asio::use_awaitable));
+    states.push_back(co_await r.f.async_wait_state(asio::use_awaitable));
+    try {
+      co_await r.f.async_wait_pulse(asio::use_awaitable);
+    } catch (const std::system_error& e) {
+      aborted = e.code() == asio::error::operation_aborted;
+    }
+  }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  r.src.send(tp(1s), message::start());
+  const tp t = r.src.clock(tp(1s) + 1ms, bpm{120}, 24);
+  r.src.send(t, message::stop());
+  r.src.play(r.f);
+  r.run_for(2s);
+  CHECK(states == std::vector<transport_state>{transport_state::playing, transport_state::stopped});
+  CHECK(pulses == std::vector<std::int64_t>{0, 1, 2});
+  r.f.shutdown();
+  r.io.poll();
+  CHECK(aborted);
+}
