@@ -123,7 +123,7 @@ class basic_metronome {
       basic_metronome* self;
       ~on_exit() {
         self->running_ = false;
-        self->waiters_.complete_all(asio::error::operation_aborted);
+        self->waiters_.complete_all(asio::error::operation_aborted, beat_type{});
       }
     } guard{this};
 
@@ -302,7 +302,7 @@ class basic_metronome {
   auto async_wait(detail::wait_kind kind, beats p, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, beat_type)>(
         [this](auto handler, detail::wait_kind k, beats target) {
-          waiters_.add(std::move(handler), ex_, k, target);
+          waiters_.add(std::move(handler), ex_, detail::wait_target{k, target});
         },
         token, kind, p);
   }
@@ -373,7 +373,7 @@ class basic_metronome {
       }
     }
     in_callback_ = false;
-    waiters_.notify(b);
+    waiters_.complete_if([&b](const detail::wait_target& t) { return t.matches(b); }, b);
   }
 
   void report(std::exception_ptr e, const beat_type& b) noexcept {
@@ -395,7 +395,7 @@ class basic_metronome {
   subdivision sub_;
   std::optional<pending_tempo> pending_;
   std::deque<callback> callbacks_;
-  detail::beat_waiters<Clock, executor_type> waiters_;
+  detail::beat_waiters<Clock> waiters_;
   error_handler on_error_;
   overrun_policy policy_ = overrun_policy::skip;
   double skip_threshold_ = 0.25;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <tactus/detail/asio_compat.hpp>
+#include <tactus/detail/waiter_list.hpp>
 #include <tactus/metronome.hpp>
 #include <tactus/midi/clock_transport.hpp>
 #include <tactus/midi/input.hpp>
@@ -65,72 +66,6 @@ struct clock_follower_options {
   /// beats per bar, and estimator.latency (set it to half the audio period under JACK).
   clock_transport_config transport{};
 };
-
-namespace detail {
-
-// Pending waits for a value (a pulse index, a transport state): type-erased handlers completed
-// by posting to their own executor, never inline; cancellable through their cancellation slot.
-template <class T>
-class value_waiters {
- public:
-  value_waiters() = default;
-  value_waiters(const value_waiters&) = delete;
-  value_waiters& operator=(const value_waiters&) = delete;
-  ~value_waiters() { complete_all(asio::error::operation_aborted, T{}); }
-
-  template <class Handler, class Executor>
-  void add(Handler&& handler, const Executor& fallback) {
-    auto w = std::make_unique<waiter<std::decay_t<Handler>, Executor>>(std::forward<Handler>(handler), fallback);
-    auto slot = asio::get_associated_cancellation_slot(w->handler_);
-    if (slot.is_connected()) {
-      slot.assign([this, p = w.get()](asio::cancellation_type type) {
-        if (type != asio::cancellation_type::none) cancel(p);
-      });
-    }
-    list_.push_back(std::move(w));
-  }
-
-  void complete_all(std::error_code ec, T value) {
-    auto done = std::move(list_);
-    list_.clear();
-    for (auto& w : done) w->complete(ec, value);
-  }
-
-  bool empty() const noexcept { return list_.empty(); }
-
- private:
-  struct waiter_base {
-    virtual ~waiter_base() = default;
-    virtual void complete(std::error_code ec, T value) = 0;
-  };
-  template <class Handler, class Executor>
-  struct waiter final : waiter_base {
-    using executor_t = asio::associated_executor_t<Handler, Executor>;
-    waiter(Handler&& h, const Executor& fallback)
-        : work_(asio::get_associated_executor(h, fallback)), handler_(std::move(h)) {}
-    void complete(std::error_code ec, T value) override {
-      auto slot = asio::get_associated_cancellation_slot(handler_);
-      if (slot.is_connected()) slot.clear();
-      auto ex = work_.get_executor();
-      asio::post(ex, [h = std::move(handler_), ec, value]() mutable { std::move(h)(ec, value); });
-      work_.reset();
-    }
-    asio::executor_work_guard<executor_t> work_;
-    Handler handler_;
-  };
-
-  void cancel(waiter_base* p) {
-    auto it = std::find_if(list_.begin(), list_.end(), [p](const auto& w) { return w.get() == p; });
-    if (it == list_.end()) return;
-    auto w = std::move(*it);
-    list_.erase(it);
-    w->complete(asio::error::operation_aborted, T{});
-  }
-
-  std::vector<std::unique_ptr<waiter_base>> list_;
-};
-
-}  // namespace detail
 
 /// The clock-following logic on any Clock: feed it the source's messages with their arrival
 /// times (on_message) and it drives `m`, watches for a lost clock with a timer on Clock, and
@@ -313,8 +248,8 @@ class basic_clock_follower {
   std::optional<time_point> last_clock_;
   std::optional<bpm> last_tempo_;
   std::function<void(transport_state)> on_change_;
-  detail::value_waiters<std::int64_t> pulse_waiters_;
-  detail::value_waiters<transport_state> state_waiters_;
+  tactus::detail::waiter_list<std::int64_t> pulse_waiters_;
+  tactus::detail::waiter_list<transport_state> state_waiters_;
   bool following_ = false;  // the metronome is on the source's grid
   bool watching_ = false;   // the lost-clock timer is pending
 };
