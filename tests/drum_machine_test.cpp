@@ -10,6 +10,8 @@
 #include <tactus/midi/smf.hpp>
 
 #include <RtMidi.h>
+#include "support/jack_period.hpp"
+
 #include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <signal.h>
@@ -58,9 +60,9 @@ struct StringMaker<std::map<std::pair<int, int>, int>> {
 
 namespace {
 
-// One JACK period of the fixture's server (128 frames at 48 kHz), the resolution of the times
+// One JACK period of the fixture's server (2.7 ms; longer under TSan), the resolution of the times
 // RtMidi stamps: every event of a cycle gets the time of that cycle.
-constexpr double jack_period = 128.0 / 48000.0;
+const double jack_period = tactus_tests::jack_period_seconds();
 
 struct timed {
   double t;  // seconds since the first message, from RtMidi's deltas (JACK cycle times)

@@ -16,6 +16,8 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include "support/jack_period.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -37,23 +39,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-// Under ThreadSanitizer: JACK's lock-free ring buffer (inside RtMidiOut's JACK backend) orders its
-// memcpy's with plain barriers TSan cannot see; its reports are about libjack, not tactus.
+// ThreadSanitizer's suppressions for libjack are in tests/tsan.supp (the tsan preset uses them).
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define TACTUS_TEST_TSAN 1
 #endif
 #endif
-#if defined(__SANITIZE_THREAD__) || defined(TACTUS_TEST_TSAN)
-extern "C" const char* __tsan_default_suppressions() {
-  return "race:jack_ringbuffer_read\nrace:jack_ringbuffer_peek\nrace:jack_ringbuffer_write\n";
-}
+#if defined(__SANITIZE_THREAD__) && !defined(TACTUS_TEST_TSAN)
+#define TACTUS_TEST_TSAN 1
 #endif
 
 // Under ThreadSanitizer (jackd --no-realtime, every thread several times slower) JACK misses
 // its cycles and delivers pulses in bursts: the run still exercises every thread for races, but
 // the timing and the transitions that depend on it are reported (WARN), not asserted.
-#if defined(__SANITIZE_THREAD__) || defined(TACTUS_TEST_TSAN)
+#if defined(TACTUS_TEST_TSAN)
 #define RT_CHECK(...) \
   do { \
     if (!(__VA_ARGS__)) WARN("not asserted under TSan: " #__VA_ARGS__); \
@@ -80,7 +79,7 @@ using tactus::bpm;
 
 namespace {
 
-constexpr double period_ms = 128.0 / 48.0;  // the fixture's JACK period
+const double period_ms = tactus_tests::jack_period_seconds() * 1e3;  // the fixture's JACK period
 constexpr double margin_ms = 6.0;           // scheduling on a loaded 2-core machine
 
 void rethrow(std::exception_ptr e) {
@@ -100,7 +99,7 @@ bool wait_until(const std::function<bool()>& pred, clock_type::duration timeout 
 
 clock_follower_options follower_options() {
   clock_follower_options o;
-  o.transport.estimator.latency = std::chrono::microseconds(1333);  // half a JACK period
+  o.transport.estimator.latency = std::chrono::microseconds(std::llround(tactus_tests::jack_period_seconds() * 5e5));  // half a JACK period
   return o;
 }
 

@@ -13,19 +13,6 @@
 #include <filesystem>
 #include <string>
 
-// Under ThreadSanitizer: JACK's lock-free ring buffer (inside RtMidiOut's JACK backend) orders its
-// memcpy's with plain barriers TSan cannot see; its reports are about libjack, not tactus.
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TACTUS_TEST_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) || defined(TACTUS_TEST_TSAN)
-extern "C" const char* __tsan_default_suppressions() {
-  return "race:jack_ringbuffer_read\nrace:jack_ringbuffer_peek\nrace:jack_ringbuffer_write\n";
-}
-#endif
-
 using namespace tactus::midi;
 
 namespace {

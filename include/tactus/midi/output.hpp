@@ -18,9 +18,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 // The note-safe MIDI output: a sink on an RtMidi output port that remembers which notes are
@@ -42,6 +44,10 @@ struct output_options {
   api backend = api::automatic;
   std::string client_name = "tactus";
   std::string port_name = "out";  // our own port; for a virtual port the name others see
+  /// How long close() keeps the port open after the last message it sent, so that the server
+  /// delivers it: RtMidi removes a JACK port one cycle after handing its data over, and a
+  /// receiver running late would lose the last note-offs. close() blocks for at most this long.
+  std::chrono::milliseconds close_drain{20};
 };
 
 namespace detail {
@@ -54,6 +60,7 @@ struct output_impl {
     const auto b = m.bytes();
     if (b.empty()) return;
     client_.midi->sendMessage(b.data(), b.size());
+    last_send_ = std::chrono::steady_clock::now();
     client_.errors->take_or_throw("sending " + m.to_string());
     track(m);
   }
@@ -83,6 +90,8 @@ struct output_impl {
       output_impl& self;
       ~closer() {
         try {
+          // Let the server deliver what was just sent (see output_options::close_drain).
+          if (self.last_send_) std::this_thread::sleep_until(*self.last_send_ + self.opts_.close_drain);
           self.client_.midi.reset();
         } catch (...) {
         }
@@ -115,6 +124,7 @@ struct output_impl {
 
   asio::any_io_executor ex_;
   output_options opts_;
+  std::optional<std::chrono::steady_clock::time_point> last_send_;  // for close_drain
   rtmidi_client<RtMidiOut> client_;
   std::array<std::uint16_t, 16 * 128> open_{};  // note-ons not yet matched by a note-off
   std::uint16_t used_ = 0;                       // channels that saw a voice message since panic()
