@@ -212,6 +212,18 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+// Runs the follower's context until the master's thread is done, for at most a minute: a JACK
+// server that stalls a client must fail the test, not hang it until ctest's timeout.
+void wait_for_master(asio::io_context& ctx, const std::atomic<bool>& done, std::thread& master) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done && std::chrono::steady_clock::now() < deadline) ctx.run_for(std::chrono::milliseconds(50));
+  if (!done) {
+    master.detach();  // this test process ends with the failure below
+    FAIL("the master's thread did not finish within 60 s (a stalled JACK client?)");
+  }
+  master.join();
+}
+
 TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo change, stop and continue") {
   const double tempo = GENERATE(60.0, 97.3, 133.0, 174.0);
   // +5 %: none of these tempos has a pulse period within 1 % of a whole number of JACK periods.
@@ -254,8 +266,7 @@ TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo cha
     }
     master_done = true;
   });
-  while (!master_done) fol.ctx.run_for(50ms);
-  master_thread.join();
+  wait_for_master(fol.ctx, master_done, master_thread);
   fol.ctx.run_for(300ms);
   fol.finish();
   if (master_error) std::rethrow_exception(master_error);
@@ -344,8 +355,7 @@ TEST_CASE("a master that vanishes without STOP: the follower goes lost within th
     mctx.run();
     master_done = true;
   });
-  while (!master_done) fol.ctx.run_for(50ms);
-  master_thread.join();
+  wait_for_master(fol.ctx, master_done, master_thread);
   fol.ctx.run_for(1500ms);  // the timeout is two beats at 150 BPM: 800 ms
   fol.finish();
   for (auto& c : fol.changes) std::printf("midi_clock: lost test: state %d at %.1f ms\n", int(c.second), ms(c.first - last_pulse));
