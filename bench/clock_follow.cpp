@@ -41,14 +41,13 @@ struct pulse {
   std::int64_t index;  // true pulse index
   double true_ns;      // when the source sent it
   clk::time_point stamp;
-  std::size_t seg;     // segment it belongs to
+  std::size_t seg;         // segment it belongs to
   std::int64_t seg_pulse;  // pulse index within the segment
 };
 
 // Pulses of a tempo map; `drop_p` is the chance that a run of 1..3 pulses starts missing at a
 // pulse (never in the first two beats of a segment, nor in the last beat).
-std::vector<pulse> make_pulses(const std::vector<segment>& map, double jitter_ns, double drop_p,
-                               std::mt19937_64& rng) {
+std::vector<pulse> make_pulses(const std::vector<segment>& map, double jitter_ns, double drop_p, std::mt19937_64& rng) {
   std::normal_distribution<double> jitter(0.0, jitter_ns);
   std::uniform_real_distribution<double> uni(0.0, 1.0);
   const double grid = uni(rng) * audio_period_ns;
@@ -88,8 +87,7 @@ struct naive {
     ++count;
   }
   double period_ns() const {
-    return times.size() < 2 ? 0.0
-                            : double((times.back() - times.front()).count()) / double(times.size() - 1);
+    return times.size() < 2 ? 0.0 : double((times.back() - times.front()).count()) / double(times.size() - 1);
   }
   std::optional<double> bpm() const {
     const double p = period_ns();
@@ -157,12 +155,12 @@ struct stats {
 };
 
 // Runs one estimator over the pulses; fills tempo/phase errors (steady parts) and settling times.
-void run(adaptor& a, const std::vector<pulse>& pulses, const std::vector<segment>& map, bool dropouts,
-         stats& st) {
+void run(adaptor& a, const std::vector<pulse>& pulses, const std::vector<segment>& map, bool dropouts, stats& st) {
   // Per segment after the first: the last pulse at which the estimate was out of tolerance.
   std::vector<double> last_out1(map.size(), -1), last_out01(map.size(), -1);
   std::vector<double> seg_start(map.size(), t0_ns);
-  for (std::size_t s = 1; s < map.size(); ++s) seg_start[s] = seg_start[s - 1] + map[s - 1].beats * 60e9 / map[s - 1].bpm;
+  for (std::size_t s = 1; s < map.size(); ++s)
+    seg_start[s] = seg_start[s - 1] + map[s - 1].beats * 60e9 / map[s - 1].bpm;
   for (const auto& p : pulses) {
     a.on_pulse(p.stamp);
     const auto& seg = map[p.seg];
@@ -209,8 +207,8 @@ int main() {
   const std::vector<double> jitters_ms{0.1, 0.5, 1.0, 2.0};
   const char* names[] = {"tactus", "last_delta", "mean24"};
 
-  std::string json = "{\"bench\":\"clock_follow\",\"ppqn\":24,\"audio_period_ms\":" +
-                     num(audio_period_ns / 1e6, 3) + ",\"latency_compensation_ms\":" + num(audio_period_ns / 2e6, 3) +
+  std::string json = "{\"bench\":\"clock_follow\",\"ppqn\":24,\"audio_period_ms\":" + num(audio_period_ns / 1e6, 3) +
+                     ",\"latency_compensation_ms\":" + num(audio_period_ns / 2e6, 3) +
                      ",\"window_pulses\":" + std::to_string(tactus::midi::clock_estimator_config{}.window) +
                      ",\"runs\":" + std::to_string(runs) +
                      ",\"tempo_map_bpm\":[120,140,97.3,133,60,174],\"beats_per_tempo\":16"

@@ -355,9 +355,9 @@ std::string series_json(const run_result& r, const summary& s) {
                   ",\"final_drift_us\":" + fmt(s.drift) + ",\"seconds\":" + fmt(r.seconds) +
                   ",\"loadavg_1m_before\":" + fmt(r.load_before) + ",\"loadavg_1m_after\":" + fmt(r.load_after) +
                   ",\"timer_slack_ns\":" + std::to_string(r.timer_slack_ns) + ",\"sleeps_per_beat\":" +
-                  fmt(r.lateness_ns.empty() ? 0.0
-                                            : static_cast<double>(r.voluntary_switches) /
-                                                  static_cast<double>(r.lateness_ns.size())) +
+                  fmt(r.lateness_ns.empty()
+                          ? 0.0
+                          : static_cast<double>(r.voluntary_switches) / static_cast<double>(r.lateness_ns.size())) +
                   ",\"allocs_total\":" + std::to_string(r.allocs_total);
   return j;
 }
@@ -525,9 +525,8 @@ int main(int argc, char** argv) try {
   const bool drift_ok = std::abs(sm.drift) <= sm.p99;
   const bool allocs_ok = met.allocs_per_beat_steady() == 0.0;
 
-  std::string j = "{\"bench\":\"metronome_lateness\",\"beats\":" + std::to_string(o.beats) +
-                  ",\"bpm\":" + fmt(o.bpm) + ",\"period_us\":" + fmt(period_us) +
-                  ",\"rounds\":" + std::to_string(o.rounds) +
+  std::string j = "{\"bench\":\"metronome_lateness\",\"beats\":" + std::to_string(o.beats) + ",\"bpm\":" + fmt(o.bpm) +
+                  ",\"period_us\":" + fmt(period_us) + ",\"rounds\":" + std::to_string(o.rounds) +
                   ",\"hardware_threads\":" + std::to_string(std::thread::hardware_concurrency()) +
                   ",\"definitions\":{\"lateness\":\"wake time - (start + n * period); for the metronome, taken "
                   "inside its callback\",\"final_drift_us\":\"median lateness of the last " +
@@ -539,11 +538,10 @@ int main(int argc, char** argv) try {
                   "|metronome final_drift_us| <= metronome p99_us; allocs_per_beat_steady == 0\"}";
   j += ",\"metronome\":" + series_json(met, sm) + ",\"overrun_policy\":\"" +
        (o.policy == tactus::overrun_policy::catch_up ? "catch_up" : "skip") + "\"" +
-       ",\"skipped\":" + std::to_string(met.skipped) + ",\"allocs_per_beat_steady\":" +
-       fmt(met.allocs_per_beat_steady()) + ",\"timer_wake_p50_us\":" + fmt(fired.p50) +
+       ",\"skipped\":" + std::to_string(met.skipped) +
+       ",\"allocs_per_beat_steady\":" + fmt(met.allocs_per_beat_steady()) + ",\"timer_wake_p50_us\":" + fmt(fired.p50) +
        ",\"timer_wake_p99_us\":" + fmt(fired.p99) + ",\"resume_to_callback_p50_us\":" + fmt(resume.p50) +
-       ",\"resume_to_callback_p99_us\":" + fmt(resume.p99) + ",\"resume_to_callback_max_us\":" + fmt(resume.max) +
-       "}";
+       ",\"resume_to_callback_p99_us\":" + fmt(resume.p99) + ",\"resume_to_callback_max_us\":" + fmt(resume.max) + "}";
   j += ",\"naive_sleep_for\":" + series_json(rs[1], sum[1]) + "}";
   j += ",\"clock_nanosleep_floor\":" + series_json(rs[2], sp) + "}";
   j += ",\"goals\":{\"p99_within_1_5x_floor\":" + std::string(p99_ok ? "true" : "false") +

@@ -106,7 +106,8 @@ class private_jack {
 struct sender {
   sender() : out(RtMidi::UNIX_JACK, "bench-sender") { out.openVirtualPort("src"); }
   void send(int i) {
-    const unsigned char b[3] = {0x90, static_cast<unsigned char>(i % 128), static_cast<unsigned char>(1 + (i / 128) % 127)};
+    const unsigned char b[3] = {0x90, static_cast<unsigned char>(i % 128),
+                                static_cast<unsigned char>(1 + (i / 128) % 127)};
     out.sendMessage(b, 3);
   }
   RtMidiOut out;
@@ -159,11 +160,14 @@ run_result bridge_run(asio::io_context& ctx, sender& tx, int n, double rate, std
   std::promise<void> done;
   const auto t0 = clock_type::now();
   const auto send_time = rate > 0 ? std::chrono::duration<double>(n / rate) : std::chrono::duration<double>(1.0);
-  asio::co_spawn(ctx, consume(*in, std::uint64_t(n), t0 + std::chrono::duration_cast<clock_type::duration>(send_time) + 2s,
-                              r.latency_us, r.last_receive),
+  asio::co_spawn(ctx,
+                 consume(*in, std::uint64_t(n), t0 + std::chrono::duration_cast<clock_type::duration>(send_time) + 2s,
+                         r.latency_us, r.last_receive),
                  [&](std::exception_ptr) { done.set_value(); });
   for (int i = 0; i < n; ++i) {
-    if (rate > 0) std::this_thread::sleep_until(t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(i / rate)));
+    if (rate > 0)
+      std::this_thread::sleep_until(
+          t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(i / rate)));
     tx.send(i);
   }
   done.get_future().get();
@@ -186,7 +190,8 @@ std::vector<double> post_run(asio::io_context& ctx, int n, double rate) {
   latency.reserve(std::size_t(n));
   const auto t0 = clock_type::now();
   for (int i = 0; i < n; ++i) {
-    std::this_thread::sleep_until(t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(i / rate)));
+    std::this_thread::sleep_until(
+        t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(i / rate)));
     const auto stamp = clock_type::now();
     asio::post(ctx, [&latency, stamp] { latency.push_back(us(clock_type::now() - stamp)); });
   }
@@ -243,12 +248,10 @@ int main() try {
       "\"flood_sent\":%d,\"flood_arrived\":%llu,\"flood_received\":%llu,\"flood_dropped_queue\":%llu,"
       "\"flood_lost_before_callback\":%llu,\"flood_msgs_per_s\":%.0f,\"flood_p99_us\":%.1f}\n",
       own ? own->name().c_str() : (env_server ? env_server : "default"), own ? "true" : "false", rate, n,
-      (unsigned long long)bridge.received, (unsigned long long)bridge.dropped, bl.p50, bl.p99, bl.max, pl.p50,
-      pl.p99, pl.max, zero_loss_rate, flood_n, (unsigned long long)flood.arrived,
-      (unsigned long long)flood.received, (unsigned long long)flood.dropped,
-      (unsigned long long)(flood_n - flood.arrived),
-      double(flood.received) / std::chrono::duration<double>(flood.elapsed).count(),
-      summarise(flood.latency_us).p99);
+      (unsigned long long)bridge.received, (unsigned long long)bridge.dropped, bl.p50, bl.p99, bl.max, pl.p50, pl.p99,
+      pl.max, zero_loss_rate, flood_n, (unsigned long long)flood.arrived, (unsigned long long)flood.received,
+      (unsigned long long)flood.dropped, (unsigned long long)(flood_n - flood.arrived),
+      double(flood.received) / std::chrono::duration<double>(flood.elapsed).count(), summarise(flood.latency_us).p99);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "midi_bridge: %s\n", e.what());

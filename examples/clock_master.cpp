@@ -48,22 +48,27 @@ int main(int argc, char** argv) try {
   midi::output out = port.empty() ? midi::output(io.get_executor(), midi::virtual_port, out_options)
                                   : midi::output(io.get_executor(), port, out_options);
   midi::clock_master master{io.get_executor(), out, tactus::bpm{bpm}};
-  std::fprintf(stderr, "clock at %.2f BPM to %s%s (Ctrl-C to stop)\n", bpm, port.empty() ? "virtual port tactus-master:" : "",
-               out.port_name().c_str());
+  std::fprintf(stderr, "clock at %.2f BPM to %s%s (Ctrl-C to stop)\n", bpm,
+               port.empty() ? "virtual port tactus-master:" : "", out.port_name().c_str());
 
   // Ctrl-C and --seconds cancel run(), which then sends STOP and returns.
   asio::cancellation_signal cancel;
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer deadline(io);
   asio::co_spawn(io, master.run(), asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
-    signals.cancel();
-    deadline.cancel();
-    if (e) std::rethrow_exception(e);
-  }));
-  signals.async_wait([&](std::error_code ec, int) { if (!ec) cancel.emit(asio::cancellation_type::terminal); });
+                   signals.cancel();
+                   deadline.cancel();
+                   if (e) std::rethrow_exception(e);
+                 }));
+  signals.async_wait([&](std::error_code ec, int) {
+    if (!ec) cancel.emit(asio::cancellation_type::terminal);
+  });
   if (seconds > 0) {
-    deadline.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds)));
-    deadline.async_wait([&](std::error_code ec) { if (!ec) cancel.emit(asio::cancellation_type::terminal); });
+    deadline.expires_after(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds)));
+    deadline.async_wait([&](std::error_code ec) {
+      if (!ec) cancel.emit(asio::cancellation_type::terminal);
+    });
   }
   io.run();
   std::fprintf(stderr, "stopped after %lld pulses\n", static_cast<long long>(master.pulses_sent()));

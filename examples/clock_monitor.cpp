@@ -88,10 +88,11 @@ int main(int argc, char** argv) try {
   // The app's beat code: the same whatever drives the metronome.
   m.on_beat([&](const tactus::beat& b) {
     if (opt.json)
-      std::printf("{\"t\":%.4f,\"beat\":%lld,\"bar\":%lld,\"beat_in_bar\":%d,\"bpm\":%.3f,\"state\":\"%s\",\"late_us\":%lld}\n",
-                  seconds(), static_cast<long long>(std::llround(b.position.count())), static_cast<long long>(b.bar),
-                  b.beat_in_bar, tempo(), name(follow.state()),
-                  static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(b.lateness()).count()));
+      std::printf(
+          "{\"t\":%.4f,\"beat\":%lld,\"bar\":%lld,\"beat_in_bar\":%d,\"bpm\":%.3f,\"state\":\"%s\",\"late_us\":%lld}\n",
+          seconds(), static_cast<long long>(std::llround(b.position.count())), static_cast<long long>(b.bar),
+          b.beat_in_bar, tempo(), name(follow.state()),
+          static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(b.lateness()).count()));
     else
       std::printf("\r%5lld:%d  %7.2f BPM  %-8s%s", static_cast<long long>(b.bar) + 1, b.beat_in_bar + 1, tempo(),
                   name(follow.state()), b.is_downbeat() ? " *" : "  ");
@@ -123,11 +124,15 @@ int main(int argc, char** argv) try {
     signals.cancel();
     deadline.cancel();
   };
-  signals.async_wait([&](std::error_code ec, int) { if (!ec) finish(); });
+  signals.async_wait([&](std::error_code ec, int) {
+    if (!ec) finish();
+  });
   if (opt.seconds > 0) {
-    deadline.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(opt.seconds)));
-    deadline.async_wait([&](std::error_code ec) { if (!ec) finish(); });
+    deadline.expires_after(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(opt.seconds)));
+    deadline.async_wait([&](std::error_code ec) {
+      if (!ec) finish();
+    });
   }
   io.run();
   if (!opt.json) std::puts("");

@@ -72,14 +72,14 @@ int main(int argc, char** argv) try {
     if (!ec) stop.emit(asio::cancellation_type::terminal);
   });
   asio::co_spawn(ctx, print_messages(in), asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr e) {
-    signals.cancel();
-    in.close();  // stops the port re-scan, so run() returns
-    try {
-      if (e) std::rethrow_exception(e);
-    } catch (const std::system_error& se) {
-      if (se.code() != asio::error::operation_aborted) throw;  // Ctrl-C is not an error
-    }
-  }));
+                   signals.cancel();
+                   in.close();  // stops the port re-scan, so run() returns
+                   try {
+                     if (e) std::rethrow_exception(e);
+                   } catch (const std::system_error& se) {
+                     if (se.code() != asio::error::operation_aborted) throw;  // Ctrl-C is not an error
+                   }
+                 }));
   ctx.run();
   return 0;
 } catch (const std::exception& e) {

@@ -4,36 +4,34 @@
 // CTest fixture. What reaches the port is checked against the pattern: every note, on the 16th
 // grid, every note ended, then panic; the same after Ctrl-C; the recording equals what was
 // played; without any MIDI backend it still plays and writes its file.
-#include "../examples/drum_machine/pattern.hpp"
-
 #include <tactus/midi/message.hpp>
 #include <tactus/midi/smf.hpp>
 
-#include <RtMidi.h>
+#include "../examples/drum_machine/pattern.hpp"
 #include "support/jack_period.hpp"
-
 #include <catch2/catch.hpp>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include <RtMidi.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <signal.h>
+#include <spawn.h>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #ifndef DRUM_MACHINE_EXE
@@ -52,7 +50,8 @@ template <>
 struct StringMaker<std::map<std::pair<int, int>, int>> {
   static std::string convert(const std::map<std::pair<int, int>, int>& m) {
     std::string s = "{";
-    for (auto& [k, n] : m) s += " ch" + std::to_string(k.first + 1) + "/" + std::to_string(k.second) + ":" + std::to_string(n);
+    for (auto& [k, n] : m)
+      s += " ch" + std::to_string(k.first + 1) + "/" + std::to_string(k.second) + ":" + std::to_string(n);
     return s + " }";
   }
 };
@@ -210,12 +209,13 @@ void check_every_note_ended(const std::vector<timed>& got) {
   }
   std::erase_if(sounding, [](auto& kv) { return kv.second == 0; });
   CHECK(sounding.empty());
-  auto last_note = std::find_if(got.rbegin(), got.rend(), [](auto& m) { return m.msg.is_note_on() || m.msg.is_note_off(); });
+  auto last_note =
+      std::find_if(got.rbegin(), got.rend(), [](auto& m) { return m.msg.is_note_on() || m.msg.is_note_off(); });
   for (int ch : {9, 0})
     for (int cc : {123, 64}) {
       INFO("channel " << ch + 1 << " CC " << cc);
-      CHECK(std::find_if(got.rbegin(), last_note, [&](auto& m) { return m.msg == message::control_change(ch, cc, 0); }) !=
-            last_note);
+      CHECK(std::find_if(got.rbegin(), last_note,
+                         [&](auto& m) { return m.msg == message::control_change(ch, cc, 0); }) != last_note);
     }
 }
 
@@ -362,7 +362,8 @@ TEST_CASE("MIDI clock: following a master at 97.3 BPM, notes on its 16ths, every
     if (!m.msg.is_note_on()) continue;
     const double step = std::round((m.t - delay - 24 * pulse_s) / (6 * pulse_s));
     const double off = std::abs(m.t - delay - (24 + 6 * step) * pulse_s);
-    if (off > worst) UNSCOPED_INFO(m.msg.to_string() << " at step " << step << ": " << off * 1000 << " ms off the grid");
+    if (off > worst)
+      UNSCOPED_INFO(m.msg.to_string() << " at step " << step << ": " << off * 1000 << " ms off the grid");
     worst = std::max(worst, off);
   }
   INFO("worst distance of a note-on from its 16th: " << worst * 1000 << " ms");

@@ -2,7 +2,6 @@
 // The drum machine's pattern model and text format (examples/drum_machine/pattern.hpp): the
 // built-in patterns and the example files parse, and bad input fails naming its line.
 #include "../examples/drum_machine/pattern.hpp"
-
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -13,7 +12,8 @@ using namespace drum_machine;
 namespace {
 int hits(const pattern& p, const std::string& row) {
   for (auto& d : p.drums)
-    if (d.name == row) return static_cast<int>(std::count_if(d.steps.begin(), d.steps.end(), [](int v) { return v > 0; }));
+    if (d.name == row)
+      return static_cast<int>(std::count_if(d.steps.begin(), d.steps.end(), [](int v) { return v > 0; }));
   return -1;
 }
 std::string error_of(std::string_view text) {
@@ -68,8 +68,7 @@ TEST_CASE("bass line: note names, numbers, rests, holds and accents", "[drum_mac
 }
 
 TEST_CASE("bad patterns fail naming the line", "[drum_machine]") {
-  CHECK(error_of("kick: x...x...\n\nsnare: x...x..\n") ==
-        "t.txt:3: snare has 7 steps, the pattern has 8 (line 1)");
+  CHECK(error_of("kick: x...x...\n\nsnare: x...x..\n") == "t.txt:3: snare has 7 steps, the pattern has 8 (line 1)");
   CHECK(error_of("kick: x..o\n") == "t.txt:1: unexpected 'o' in kick: use x (hit), X (accent) or . (rest)");
   CHECK_THAT(error_of("kick x...\n"), Catch::StartsWith("t.txt:1: expected \"name: steps\""));
   CHECK_THAT(error_of("# c\ncowbell: x...\n"), Catch::StartsWith("t.txt:2: unknown row \"cowbell\""));

@@ -34,8 +34,12 @@ TEST_CASE("Asio timers on manual_clock fire as virtual time passes") {
   asio::basic_waitable_timer<mc> a(io), b(io);
   a.expires_at(mc::time_point(300ms));
   b.expires_at(mc::time_point(100ms));
-  a.async_wait([&](std::error_code ec) { if (!ec) fired.emplace_back(1, mc::now()); });
-  b.async_wait([&](std::error_code ec) { if (!ec) fired.emplace_back(2, mc::now()); });
+  a.async_wait([&](std::error_code ec) {
+    if (!ec) fired.emplace_back(1, mc::now());
+  });
+  b.async_wait([&](std::error_code ec) {
+    if (!ec) fired.emplace_back(2, mc::now());
+  });
 
   SECTION("nothing fires before its deadline") {
     io.poll();

@@ -38,7 +38,7 @@ TEST_CASE("real clock: no early beat, no growing drift") {
   for (int i = 0; i < n; ++i) {
     CHECK(seen[i].index == i);
     CHECK(seen[i].scheduled == start + 50ms * i);  // the grid itself is exact
-    CHECK(seen[i].fired >= seen[i].scheduled);      // never early
+    CHECK(seen[i].fired >= seen[i].scheduled);     // never early
     late.push_back(seen[i].lateness());
   }
   // Drift: the lateness of the last ten beats is not systematically above the first ten's.

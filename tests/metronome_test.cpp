@@ -88,7 +88,7 @@ TEST_CASE("a million beats through tempo changes: every deadline within 1 us of 
   asio::io_context io;
   metronome m{io.get_executor(), bpm{97.3}};
   const double tempos[] = {97.3, 120, 133, 174, 60.7, 88.8, 200.1};
-  long double exact_ns = 0;           // exact time of the current beat
+  long double exact_ns = 0;  // exact time of the current beat
   long double period_ns = 60e9L / 97.3L;
   double worst_ns = 0;
   std::int64_t count = 0;
@@ -142,7 +142,7 @@ TEST_CASE("tempo changes") {
   }
   SECTION("called between beats, the position stays continuous") {
     r.start(io, m);
-    step(io, m);  // beat 1 at 500 ms
+    step(io, m);         // beat 1 at 500 ms
     mc::advance(250ms);  // beat position 1.5
     io.poll();
     m.set_tempo(bpm{60});
@@ -500,7 +500,8 @@ TEST_CASE("external sources: sync, relocate, pause and resume") {
     m.sync(metronome::timeline_type(bpm{119}, tp(510ms), beats{1}));
     step(io, m);
     CHECK(seen.back().position == beats{2});
-    CHECK(seen.back().scheduled == tp(510ms) + std::chrono::round<mc::duration>(std::chrono::duration<double>(60.0 / 119)));
+    CHECK(seen.back().scheduled ==
+          tp(510ms) + std::chrono::round<mc::duration>(std::chrono::duration<double>(60.0 / 119)));
   }
   SECTION("pause stops delivery, resume continues from now") {
     r.start(io, m);

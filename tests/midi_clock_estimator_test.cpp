@@ -42,7 +42,10 @@ struct source {
   double bpm;
 
   source(double tempo, double jitter, unsigned seed)
-      : rng(seed), jitter_ns(jitter), grid(std::uniform_real_distribution<double>(0, audio_period_ns)(rng)), bpm(tempo) {}
+      : rng(seed),
+        jitter_ns(jitter),
+        grid(std::uniform_real_distribution<double>(0, audio_period_ns)(rng)),
+        bpm(tempo) {}
 
   double true_time(std::int64_t i) const { return anchor_ns + double(i - anchor_index) * period_ns(bpm); }
   pulse make(std::int64_t i) {
@@ -82,7 +85,8 @@ TEST_CASE("clock_estimator follows a steady clock", "[midi][clock]") {
     for (double bpm : tempos) {
       auto est = make_estimator();
       source src(bpm, 0.0, 1);
-      for (std::int64_t i = 0; i < 48; ++i) est.on_pulse(clk::time_point(std::chrono::nanoseconds(std::llround(src.true_time(i)))) + half_period);
+      for (std::int64_t i = 0; i < 48; ++i)
+        est.on_pulse(clk::time_point(std::chrono::nanoseconds(std::llround(src.true_time(i)))) + half_period);
       REQUIRE(est.tempo());
       CHECK(est.tempo()->value() == Approx(bpm).epsilon(1e-6));
       CHECK(std::abs(ns_of(*est.beat_time(10)) - src.true_time(240)) < 1000.0);  // 1 us

@@ -144,7 +144,7 @@ TEST_CASE("beats land on the source's beat pulses, beat 0 on the first pulse") {
   const double tempo = GENERATE(60.0, 97.3, 133.0, 174.0);
   INFO(tempo << " BPM");
   rig r(tactus::subdivision{4}, bpm{120});  // the metronome's own tempo is only a first guess
-  const tp t0 = tp(1s) + 123456ns;           // off the period grid
+  const tp t0 = tp(1s) + 123456ns;          // off the period grid
   r.src.send(t0, message::start());
   const tp end = r.src.clock(t0 + 1ms, bpm{tempo}, 24 * 8 + 1);
   r.src.send(end, message::stop());
@@ -218,8 +218,8 @@ TEST_CASE("STOP pauses, CONTINUE resumes at the position, Song Position Pointer 
   const double resume_at = spp ? 8.0 : 3.5;
   std::vector<double> positions;
   for (auto& b : r.seen) positions.push_back(b.position.count());
-  const std::vector<double> expected = spp ? std::vector<double>{0, 1, 2, 3, 8, 9, 10, 11}
-                                           : std::vector<double>{0, 1, 2, 3, 4, 5, 6};
+  const std::vector<double> expected =
+      spp ? std::vector<double>{0, 1, 2, 3, 8, 9, 10, 11} : std::vector<double>{0, 1, 2, 3, 4, 5, 6};
   CHECK(positions == expected);
   // No beat during the stop: the first one after CONTINUE is on the first CLOCK (SPP: a whole
   // beat) or half a beat later (CONTINUE in the middle of beat 3).
@@ -280,16 +280,21 @@ TEST_CASE("coroutines await pulses and state changes") {
   std::vector<std::int64_t> pulses;
   std::vector<transport_state> states;
   bool aborted = false;
-  asio::co_spawn(r.io, [&]() -> asio::awaitable<void> {
-    states.push_back(co_await r.f.async_wait_state(asio::use_awaitable));
-    for (int i = 0; i < 3; ++i) pulses.push_back(co_await r.f.async_wait_pulse(asio::use_awaitable));
-    states.push_back(co_await r.f.async_wait_state(asio::use_awaitable));
-    try {
-      co_await r.f.async_wait_pulse(asio::use_awaitable);
-    } catch (const std::system_error& e) {
-      aborted = e.code() == asio::error::operation_aborted;
-    }
-  }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  asio::co_spawn(
+      r.io,
+      [&]() -> asio::awaitable<void> {
+        states.push_back(co_await r.f.async_wait_state(asio::use_awaitable));
+        for (int i = 0; i < 3; ++i) pulses.push_back(co_await r.f.async_wait_pulse(asio::use_awaitable));
+        states.push_back(co_await r.f.async_wait_state(asio::use_awaitable));
+        try {
+          co_await r.f.async_wait_pulse(asio::use_awaitable);
+        } catch (const std::system_error& e) {
+          aborted = e.code() == asio::error::operation_aborted;
+        }
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
   r.src.send(tp(1s), message::start());
   const tp t = r.src.clock(tp(1s) + 1ms, bpm{120}, 24);
   r.src.send(t, message::stop());

@@ -12,12 +12,11 @@
 #include <tactus/midi/clock_follower.hpp>
 #include <tactus/midi/clock_master.hpp>
 
+#include "support/jack_period.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include "support/jack_period.hpp"
-
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -27,17 +26,16 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <fcntl.h>
 #include <fstream>
 #include <functional>
+#include <spawn.h>
 #include <sstream>
 #include <string>
-#include <thread>
-#include <vector>
-
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
+#include <vector>
 
 // ThreadSanitizer's suppressions for libjack are in tests/tsan.supp (the tsan preset uses them).
 #if defined(__has_feature)
@@ -53,16 +51,16 @@
 // its cycles and delivers pulses in bursts: the run still exercises every thread for races, but
 // the timing and the transitions that depend on it are reported (WARN), not asserted.
 #if defined(TACTUS_TEST_TSAN)
-#define RT_CHECK(...) \
-  do { \
+#define RT_CHECK(...)                                                   \
+  do {                                                                  \
     if (!(__VA_ARGS__)) WARN("not asserted under TSan: " #__VA_ARGS__); \
   } while (0)
-#define RT_REQUIRE(...) \
-  do { \
-    if (!(__VA_ARGS__)) { \
+#define RT_REQUIRE(...)                               \
+  do {                                                \
+    if (!(__VA_ARGS__)) {                             \
       WARN("not asserted under TSan: " #__VA_ARGS__); \
-      return; \
-    } \
+      return;                                         \
+    }                                                 \
   } while (0)
 #else
 #define RT_CHECK(...) CHECK(__VA_ARGS__)
@@ -80,7 +78,7 @@ using tactus::bpm;
 namespace {
 
 const double period_ms = tactus_tests::jack_period_seconds() * 1e3;  // the fixture's JACK period
-constexpr double margin_ms = 6.0;           // scheduling on a loaded 2-core machine
+constexpr double margin_ms = 6.0;                                    // scheduling on a loaded 2-core machine
 
 void rethrow(std::exception_ptr e) {
   if (e) std::rethrow_exception(e);
@@ -99,7 +97,8 @@ bool wait_until(const std::function<bool()>& pred, clock_type::duration timeout 
 
 clock_follower_options follower_options() {
   clock_follower_options o;
-  o.transport.estimator.latency = std::chrono::microseconds(std::llround(tactus_tests::jack_period_seconds() * 5e5));  // half a JACK period
+  o.transport.estimator.latency =
+      std::chrono::microseconds(std::llround(tactus_tests::jack_period_seconds() * 5e5));  // half a JACK period
   return o;
 }
 
@@ -118,7 +117,8 @@ struct follower_side {
 
   // Reads from a virtual port "clk-follow:in", or from the port named `port`.
   explicit follower_side(std::string_view port = {})
-      : in(port.empty() ? input(ctx.get_executor(), virtual_port, options()) : input(ctx.get_executor(), port, options())),
+      : in(port.empty() ? input(ctx.get_executor(), virtual_port, options())
+                        : input(ctx.get_executor(), port, options())),
         m(ctx.get_executor(), bpm{100}),
         f(in, m, follower_options()) {
     m.on_beat([this](const tactus::beat& b) {
@@ -246,20 +246,23 @@ TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo cha
       settle();
       clock_master master(mctx.get_executor(), out, bpm{tempo});
       record_beats(master, sent);
-      asio::co_spawn(mctx, [&]() -> asio::awaitable<void> {
-        auto& metro = master.metronome();
-        asio::co_spawn(mctx, master.run(), rethrow);
-        co_await metro.async_wait_until(beats{6}, asio::use_awaitable);
-        master.set_tempo(bpm{changed});
-        co_await metro.async_wait_until(beats{11.5}, asio::use_awaitable);  // stop in mid-beat
-        master.stop();
-        asio::steady_timer pause(mctx, 300ms);
-        co_await pause.async_wait(asio::use_awaitable);
-        stopped_at = master.position();
-        asio::co_spawn(mctx, master.run(clock_master_start::continue_), rethrow);
-        co_await metro.async_wait_until(beats{1.6}, asio::use_awaitable);
-        master.stop();
-      }, rethrow);
+      asio::co_spawn(
+          mctx,
+          [&]() -> asio::awaitable<void> {
+            auto& metro = master.metronome();
+            asio::co_spawn(mctx, master.run(), rethrow);
+            co_await metro.async_wait_until(beats{6}, asio::use_awaitable);
+            master.set_tempo(bpm{changed});
+            co_await metro.async_wait_until(beats{11.5}, asio::use_awaitable);  // stop in mid-beat
+            master.stop();
+            asio::steady_timer pause(mctx, 300ms);
+            co_await pause.async_wait(asio::use_awaitable);
+            stopped_at = master.position();
+            asio::co_spawn(mctx, master.run(clock_master_start::continue_), rethrow);
+            co_await metro.async_wait_until(beats{1.6}, asio::use_awaitable);
+            master.stop();
+          },
+          rethrow);
       mctx.run();
     } catch (...) {
       master_error = std::current_exception();
@@ -279,7 +282,7 @@ TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo cha
   RT_CHECK(fol.changes[3].second == transport_state::stopped);
   const std::int64_t per_bar = 4 * pulses_per_beat;
   RT_CHECK(fol.position_at_change[1] == song_position{stopped_at / per_bar, int(stopped_at % per_bar) / pulses_per_beat,
-                                                   int(stopped_at % pulses_per_beat)});
+                                                      int(stopped_at % pulses_per_beat)});
 
   // Beats: every beat the master sent, once, in order: none repeated or skipped over the stop.
   std::vector<std::int64_t> master_beats, follower_beats;
@@ -313,8 +316,8 @@ TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo cha
   for (std::size_t i = 0; i < fol.beats_seen.size() && i < sent.size(); ++i) {
     const auto& b = fol.beats_seen[i];
     const double end_to_end = ms(b.fired - sent[i].sent), grid = ms(b.scheduled - sent[i].scheduled);
-    INFO("beat " << b.position.count() << ": fired " << end_to_end << " ms after the pulse was sent, grid off by " << grid
-                 << " ms");
+    INFO("beat " << b.position.count() << ": fired " << end_to_end << " ms after the pulse was sent, grid off by "
+                 << grid << " ms");
     if (i == 0 || &b == &*resumed) {
       // Anchored on the pulse's stamp less the half-period latency correction: up to half a
       // period early on the master's grid, or up to a period late.
@@ -326,10 +329,12 @@ TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo cha
       worst = std::max(worst, std::abs(end_to_end));
     }
   }
-  std::printf("midi_clock: %.1f BPM: follower beats fired vs master beat pulses sent: median |offset| %.3f ms, worst %.3f ms; "
-              "tempo at beat 5 %.3f, at beat 10 %.3f (%.3f)\n",
-              tempo, median(offsets), worst, fol.tempo_at_beat.size() > 5 && fol.tempo_at_beat[5] ? fol.tempo_at_beat[5]->value() : 0.0,
-              fol.tempo_at_beat.size() > 10 && fol.tempo_at_beat[10] ? fol.tempo_at_beat[10]->value() : 0.0, changed);
+  std::printf(
+      "midi_clock: %.1f BPM: follower beats fired vs master beat pulses sent: median |offset| %.3f ms, worst %.3f ms; "
+      "tempo at beat 5 %.3f, at beat 10 %.3f (%.3f)\n",
+      tempo, median(offsets), worst,
+      fol.tempo_at_beat.size() > 5 && fol.tempo_at_beat[5] ? fol.tempo_at_beat[5]->value() : 0.0,
+      fol.tempo_at_beat.size() > 10 && fol.tempo_at_beat[10] ? fol.tempo_at_beat[10]->value() : 0.0, changed);
   RT_CHECK(median(offsets) < period_ms);
 }
 
@@ -343,29 +348,33 @@ TEST_CASE("a master that vanishes without STOP: the follower goes lost within th
     output_options oo;
     oo.client_name = "clk-master";
     output out(mctx.get_executor(), "clk-follow:in", oo);
-      settle();
+    settle();
     clock_master master(mctx.get_executor(), out, bpm{150});
     master.metronome().on_beat([&](const tactus::beat&) { last_pulse = clock_type::now(); });
-    asio::co_spawn(mctx, [&]() -> asio::awaitable<void> {
-      asio::co_spawn(mctx, master.run(), rethrow);
-      co_await master.metronome().async_wait_until(beats{3}, asio::use_awaitable);
-      out.close();  // the port goes away: the STOP that run() sends on its way out goes nowhere
-      master.stop();
-    }, rethrow);
+    asio::co_spawn(
+        mctx,
+        [&]() -> asio::awaitable<void> {
+          asio::co_spawn(mctx, master.run(), rethrow);
+          co_await master.metronome().async_wait_until(beats{3}, asio::use_awaitable);
+          out.close();  // the port goes away: the STOP that run() sends on its way out goes nowhere
+          master.stop();
+        },
+        rethrow);
     mctx.run();
     master_done = true;
   });
   wait_for_master(fol.ctx, master_done, master_thread);
   fol.ctx.run_for(1500ms);  // the timeout is two beats at 150 BPM: 800 ms
   fol.finish();
-  for (auto& c : fol.changes) std::printf("midi_clock: lost test: state %d at %.1f ms\n", int(c.second), ms(c.first - last_pulse));
+  for (auto& c : fol.changes)
+    std::printf("midi_clock: lost test: state %d at %.1f ms\n", int(c.second), ms(c.first - last_pulse));
   RT_REQUIRE(fol.changes.size() == 2);
   RT_CHECK(fol.changes[0].second == transport_state::playing);
   RT_CHECK(fol.changes[1].second == transport_state::lost);
   const double after = ms(fol.changes[1].first - last_pulse);
   std::printf("midi_clock: lost %.1f ms after the last pulse (timeout 800 ms)\n", after);
-  RT_CHECK(after > 800.0 - period_ms);      // never early
-  RT_CHECK(after < 800.0 + 200.0);          // and on time, give or take a loaded machine
+  RT_CHECK(after > 800.0 - period_ms);  // never early
+  RT_CHECK(after < 800.0 + 200.0);      // and on time, give or take a loaded machine
   // No beat played ahead of the vanished source.
   RT_REQUIRE(!fol.beats_seen.empty());
   RT_CHECK(fol.beats_seen.back().position.count() == 3);
@@ -400,7 +409,8 @@ TEST_CASE("jack_midi_clock drives our follower: tempo, stop, continue, and lost 
   RT_REQUIRE(n >= 4);
   for (std::size_t i = 1; i < n; ++i) {
     RT_CHECK(fol.beats_seen[i].position.count() == fol.beats_seen[i - 1].position.count() + 1);
-    if (i >= 2) RT_CHECK(std::abs(ms(fol.beats_seen[i].fired - fol.beats_seen[i - 1].fired) - 500.0) < period_ms + margin_ms);
+    if (i >= 2)
+      RT_CHECK(std::abs(ms(fol.beats_seen[i].fired - fol.beats_seen[i - 1].fired) - 500.0) < period_ms + margin_ms);
   }
 
   transport("stop");
@@ -486,9 +496,10 @@ TEST_CASE("jack_mclk_dump follows our master") {
   }
   const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
   const double measured = 60.0 * 48000.0 / (slope * pulses_per_beat);
-  std::printf("midi_clock: jack_mclk_dump receives our %.1f BPM master at %.3f BPM (fit of its %zu frame stamps); "
-              "its DLL reads %.2f at the end\n",
-              tempo, measured, frames.size(), filtered.back());
+  std::printf(
+      "midi_clock: jack_mclk_dump receives our %.1f BPM master at %.3f BPM (fit of its %zu frame stamps); "
+      "its DLL reads %.2f at the end\n",
+      tempo, measured, frames.size(), filtered.back());
   RT_CHECK(clocks == pulses);  // every pulse, none twice
   // In JACK frame time, which the dummy backend lets slip behind the wall clock when the machine
   // is loaded (0.95 % in one loaded run, 0.000 % on a quiet one): 1.5 %.

@@ -3,10 +3,9 @@
 // RtMidiOut in the test sends, tactus::midi::input receives. Every connection is linked (see
 // support/jack_link.hpp) before the test sends: the probes are counted apart, so the counts
 // asserted here stay exact.
-#include "support/jack_link.hpp"
-
 #include <tactus/midi/input.hpp>
 
+#include "support/jack_link.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -58,9 +57,15 @@ void rethrow(std::exception_ptr e) {
 
 std::vector<message> some_messages() {
   const std::vector<std::uint8_t> sx{0xF0, 0x7D, 0x01, 0x02, 0x03, 0xF7};
-  return {message::note_on(0, 60, 100), message::control_change(3, 7, 90), message::pitch_bend(15, -8192),
-          message::program_change(9, 12), message::clock(),  message::start(),
-          message::sysex(sx),               message::stop(),  message::note_off(0, 60, 0)};
+  return {message::note_on(0, 60, 100),
+          message::control_change(3, 7, 90),
+          message::pitch_bend(15, -8192),
+          message::program_change(9, 12),
+          message::clock(),
+          message::start(),
+          message::sysex(sx),
+          message::stop(),
+          message::note_off(0, 60, 0)};
 }
 
 input_options opts(std::size_t capacity = 1024) {
@@ -83,11 +88,19 @@ TEST_CASE("messages arrive complete, in order, with their time") {
   SECTION("through async_receive in a coroutine") {
     std::vector<timed_message> got;
     const auto t0 = clock_type::now();
-    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-      for (std::size_t i = 0; i < sent.size(); ++i) got.push_back(co_await in.async_receive(asio::use_awaitable));
-      in.close();  // stops the re-scan timer so that run() returns
-    }, rethrow);
-    std::thread t([&] { for (auto& m : sent) { tx.send(m); std::this_thread::sleep_for(2ms); } });
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          for (std::size_t i = 0; i < sent.size(); ++i) got.push_back(co_await in.async_receive(asio::use_awaitable));
+          in.close();  // stops the re-scan timer so that run() returns
+        },
+        rethrow);
+    std::thread t([&] {
+      for (auto& m : sent) {
+        tx.send(m);
+        std::this_thread::sleep_for(2ms);
+      }
+    });
     ctx.run();
     t.join();
     const auto t1 = clock_type::now();
@@ -138,7 +151,10 @@ TEST_CASE("overflow drops the newest and accounts for every message") {
   const auto probes = tactus_tests::link(tx, in);  // before on_error: a dropped probe is no error
   std::vector<std::error_code> errors;
   std::string detail;
-  in.on_error([&](std::error_code ec, const std::string& what) { errors.push_back(ec); detail = what; });
+  in.on_error([&](std::error_code ec, const std::string& what) {
+    errors.push_back(ec);
+    detail = what;
+  });
 
   constexpr int sent = 300;
   for (int i = 0; i < sent; ++i) {  // paced, so that JACK itself loses nothing
@@ -176,7 +192,10 @@ TEST_CASE("cancelling a receive loses nothing") {
 
   tx.send(message::note_on(1, 2, 3));
   std::optional<timed_message> second;
-  in.async_receive([&](std::error_code ec, timed_message m) { if (!ec) second = m; in.close(); });
+  in.async_receive([&](std::error_code ec, timed_message m) {
+    if (!ec) second = m;
+    in.close();
+  });
   ctx.run_for(10s);
   REQUIRE(second);
   CHECK(second->msg == message::note_on(1, 2, 3));
@@ -235,7 +254,9 @@ TEST_CASE("a vanished port is reported and reconnected by name") {
   tactus_tests::link(*tx, in);  // the reconnection, too, takes effect late
 
   std::optional<message> got;
-  in.async_receive([&](std::error_code ec, timed_message m) { if (!ec) got = m.msg; });
+  in.async_receive([&](std::error_code ec, timed_message m) {
+    if (!ec) got = m.msg;
+  });
   tx->send(message::control_change(0, 1, 2));
   REQUIRE(run_until([&] { return got.has_value(); }));
   CHECK(*got == message::control_change(0, 1, 2));

@@ -2,10 +2,9 @@
 // The note-safe output over real RtMidi ports on the JACK server of the `jack` CTest fixture: a raw
 // RtMidiIn in the test captures what tactus::midi::output sent. Every connection is linked (see
 // support/jack_link.hpp) before the test sends; the probes are no notes and the capture forgets them.
-#include "support/jack_link.hpp"
-
 #include <tactus/midi/output.hpp>
 
+#include "support/jack_link.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -111,9 +110,13 @@ TEST_CASE("the output sends any message") {
   output out(ctx.get_executor(), "CAPTURE:in", opts());
   tactus_tests::link(out, cap);
   const std::vector<std::uint8_t> sx{0xF0, 0x7D, 0x10, 0x20, 0xF7};
-  const std::vector<message> sent{message::note_on(0, 60, 100), message::control_change(2, 1, 64),
-                                  message::program_change(3, 5), message::pitch_bend(4, 8191),
-                                  message::clock(), message::sysex(sx), message::note_off(0, 60)};
+  const std::vector<message> sent{message::note_on(0, 60, 100),
+                                  message::control_change(2, 1, 64),
+                                  message::program_change(3, 5),
+                                  message::pitch_bend(4, 8191),
+                                  message::clock(),
+                                  message::sysex(sx),
+                                  message::note_off(0, 60)};
   for (auto& m : sent) out.send(m);
   CHECK(cap.wait_for(sent.size()) == sent);
   CHECK(out.open_notes() == 0);
@@ -186,7 +189,8 @@ TEST_CASE("async_note plays a note and always sends its note-off") {
     asio::cancellation_signal cancel;
     std::error_code result;
     const auto t0 = clock_type::now();
-    out.async_note(1, 62, 80, 10s, asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { result = ec; }));
+    out.async_note(1, 62, 80, 10s,
+                   asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { result = ec; }));
     asio::steady_timer t(ctx, 20ms);
     t.async_wait([&](std::error_code) { cancel.emit(asio::cancellation_type::terminal); });
     ctx.run();
@@ -195,11 +199,14 @@ TEST_CASE("async_note plays a note and always sends its note-off") {
     CHECK(cap.wait_for(2) == std::vector<message>{message::note_on(1, 62, 80), message::note_off(1, 62)});
   }
   SECTION("in a coroutine, panic in between: no second note-off") {
-    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-      asio::steady_timer t(ctx, 10ms);
-      t.async_wait([&](std::error_code) { out.panic(); });
-      co_await out.async_note(2, 70, 90, 40ms, asio::use_awaitable);
-    }, rethrow);
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          asio::steady_timer t(ctx, 10ms);
+          t.async_wait([&](std::error_code) { out.panic(); });
+          co_await out.async_note(2, 70, 90, 40ms, asio::use_awaitable);
+        },
+        rethrow);
     ctx.run();
     const auto got = cap.wait_for(4);
     CHECK(got == std::vector<message>{message::note_on(2, 70, 90), message::note_off(2, 70),
@@ -207,13 +214,16 @@ TEST_CASE("async_note plays a note and always sends its note-off") {
   }
   SECTION("an exception in the coroutine: the output's destructor ends the notes") {
     bool thrown = false;
-    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-      output local(ctx.get_executor(), "capture:in", opts());
-      tactus_tests::link(local, cap);  // blocks the executor briefly: nothing else runs on it yet
-      local.note_on(3, 40, 100);
-      throw std::runtime_error("boom");
-      co_return;
-    }, [&](std::exception_ptr e) { thrown = e != nullptr; });
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          output local(ctx.get_executor(), "capture:in", opts());
+          tactus_tests::link(local, cap);  // blocks the executor briefly: nothing else runs on it yet
+          local.note_on(3, 40, 100);
+          throw std::runtime_error("boom");
+          co_return;
+        },
+        [&](std::exception_ptr e) { thrown = e != nullptr; });
     ctx.run();
     CHECK(thrown);
     const auto got = cap.wait_for(4);
@@ -241,10 +251,16 @@ TEST_CASE("Ctrl-C: a signal_set cancels the player, and every note ends") {
     signals.async_wait([&](std::error_code ec, int) {
       if (!ec) stop_playing.emit(asio::cancellation_type::terminal);
     });
-    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-      out.note_on(9, 36, 127);  // a held drone, ended only by the sink
-      for (;;) co_await out.async_note(9, 42, 100, 10s, asio::use_awaitable);
-    }, asio::bind_cancellation_slot(stop_playing.slot(), [&](std::exception_ptr e) { outcome = e; done = true; }));
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          out.note_on(9, 36, 127);  // a held drone, ended only by the sink
+          for (;;) co_await out.async_note(9, 42, 100, 10s, asio::use_awaitable);
+        },
+        asio::bind_cancellation_slot(stop_playing.slot(), [&](std::exception_ptr e) {
+          outcome = e;
+          done = true;
+        }));
     asio::steady_timer raise_later(ctx, 30ms);
     raise_later.async_wait([](std::error_code) { std::raise(SIGINT); });
     ctx.run();

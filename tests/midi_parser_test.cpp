@@ -44,7 +44,8 @@ std::vector<bytes> msgs(std::initializer_list<bytes> l) { return std::vector<byt
 TEST_CASE("parser emits complete messages", "[midi][parser]") {
   SECTION("every short message kind") {
     const auto r = parse({0x90, 60, 100, 0xC1, 5, 0xE2, 0, 0x40, 0xF1, 0x12, 0xF2, 1, 2, 0xF3, 4, 0xF6, 0xF8});
-    CHECK(r.out == msgs({{0x90, 60, 100}, {0xC1, 5}, {0xE2, 0, 0x40}, {0xF1, 0x12}, {0xF2, 1, 2}, {0xF3, 4}, {0xF6}, {0xF8}}));
+    CHECK(r.out ==
+          msgs({{0x90, 60, 100}, {0xC1, 5}, {0xE2, 0, 0x40}, {0xF1, 0x12}, {0xF2, 1, 2}, {0xF3, 4}, {0xF6}, {0xF8}}));
     CHECK(r.stats.messages == 8);
     CHECK(r.stats.dropped() == 0);
   }
@@ -154,7 +155,8 @@ TEST_CASE("parser reassembles sysex across chunks", "[midi][parser]") {
   auto expected = expected_realtime;
   expected.push_back(expected_sysex);
 
-  for (const std::size_t chunk : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{64}, std::size_t{4999}, std::size_t{0}}) {
+  for (const std::size_t chunk :
+       {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{64}, std::size_t{4999}, std::size_t{0}}) {
     INFO("chunk " << chunk);
     const auto r = parse(in, chunk);
     CHECK(r.out == expected);
@@ -299,8 +301,8 @@ namespace {
 bytes random_stream(std::size_t n, std::uint32_t seed) {
   std::mt19937 rng{seed};
   std::uniform_int_distribution<int> pick(0, 99), any(0, 255), data(0, 127), len(0, 300);
-  static constexpr std::uint8_t statuses[] = {0x80, 0x9F, 0xA3, 0xB0, 0xC5, 0xD0, 0xEF, 0xF0, 0xF1, 0xF2, 0xF3,
-                                              0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xFA, 0xFD, 0xFE, 0xFF};
+  static constexpr std::uint8_t statuses[] = {0x80, 0x9F, 0xA3, 0xB0, 0xC5, 0xD0, 0xEF, 0xF0, 0xF1, 0xF2,
+                                              0xF3, 0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xFA, 0xFD, 0xFE, 0xFF};
   bytes out;
   out.reserve(n + 300);
   while (out.size() < n) {

@@ -28,8 +28,9 @@ namespace {
 
 // A scratch file in the system temp directory, removed at scope exit.
 struct temp_file {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("tactus_smf_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".mid");
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() /
+      ("tactus_smf_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".mid");
   ~temp_file() {
     std::error_code ec;
     std::filesystem::remove(path, ec);
@@ -38,8 +39,20 @@ struct temp_file {
 };
 
 bytes header(int format, int ntracks, int division) {
-  return {'M', 'T', 'h', 'd', 0, 0, 0, 6, 0, std::uint8_t(format), std::uint8_t(ntracks >> 8), std::uint8_t(ntracks),
-          std::uint8_t(division >> 8), std::uint8_t(division)};
+  return {'M',
+          'T',
+          'h',
+          'd',
+          0,
+          0,
+          0,
+          6,
+          0,
+          std::uint8_t(format),
+          std::uint8_t(ntracks >> 8),
+          std::uint8_t(ntracks),
+          std::uint8_t(division >> 8),
+          std::uint8_t(division)};
 }
 
 bytes chunk(const char* type, const bytes& body) {
@@ -77,18 +90,18 @@ TEST_CASE("smf_writer writes the exact bytes of a known file", "[midi][smf]") {
   CHECK(w.size() == 6);
 
   const bytes expected{
-      'M', 'T', 'h', 'd', 0x00, 0x00, 0x00, 0x06,  // header chunk, length 6
-      0x00, 0x00, 0x00, 0x01, 0x00, 0x60,          // format 0, 1 track, 96 ticks per quarter
-      'M', 'T', 'r', 'k', 0x00, 0x00, 0x00, 0x35,  // track chunk, 53 bytes
-      0x00, 0xFF, 0x51, 0x03, 0x07, 0xA1, 0x20,    // tempo 500000 us
-      0x00, 0xFF, 0x58, 0x04, 0x04, 0x02, 0x18, 0x08,  // 4/4, 24 clocks a click, 8 32nds a quarter
-      0x00, 0x90, 0x3C, 0x64,                      // delta 0
-      0x7F, 0x80, 0x3C, 0x00,                      // delta 127
-      0x81, 0x00, 0xC1, 0x05,                      // delta 128
-      0xFF, 0x7F, 0xB0, 0x07, 0x64,                // delta 0x3FFF
-      0x81, 0x80, 0x00, 0xF0, 0x03, 0x01, 0x02, 0xF7,  // delta 0x4000, sysex F0 <len 3> 01 02 F7
+      'M',  'T',  'h',  'd',  0x00, 0x00, 0x00, 0x06,        // header chunk, length 6
+      0x00, 0x00, 0x00, 0x01, 0x00, 0x60,                    // format 0, 1 track, 96 ticks per quarter
+      'M',  'T',  'r',  'k',  0x00, 0x00, 0x00, 0x35,        // track chunk, 53 bytes
+      0x00, 0xFF, 0x51, 0x03, 0x07, 0xA1, 0x20,              // tempo 500000 us
+      0x00, 0xFF, 0x58, 0x04, 0x04, 0x02, 0x18, 0x08,        // 4/4, 24 clocks a click, 8 32nds a quarter
+      0x00, 0x90, 0x3C, 0x64,                                // delta 0
+      0x7F, 0x80, 0x3C, 0x00,                                // delta 127
+      0x81, 0x00, 0xC1, 0x05,                                // delta 128
+      0xFF, 0x7F, 0xB0, 0x07, 0x64,                          // delta 0x3FFF
+      0x81, 0x80, 0x00, 0xF0, 0x03, 0x01, 0x02, 0xF7,        // delta 0x4000, sysex F0 <len 3> 01 02 F7
       0xFF, 0xFF, 0xFF, 0x7F, 0xF7, 0x03, 0xF2, 0x01, 0x00,  // delta 0x0FFFFFFF, F7 escape song position
-      0x00, 0xFF, 0x2F, 0x00,                      // end of track
+      0x00, 0xFF, 0x2F, 0x00,                                // end of track
   };
   CHECK(w.bytes(0) == expected);
 
@@ -140,7 +153,7 @@ TEST_CASE("smf_writer converts time to ticks without drift", "[midi][smf]") {
     const smf_writer w{480, 500'000us};
     bool exact = true;
     for (std::uint64_t n = 0; n <= 3'600'000; n += 1) {  // one hour of milliseconds
-      const auto expected = (n * 96 * 2 + 100) / 200;     // round(n * 0.96), halves up
+      const auto expected = (n * 96 * 2 + 100) / 200;    // round(n * 0.96), halves up
       exact = exact && w.to_tick(std::chrono::milliseconds(n)) == expected;
     }
     CHECK(exact);
@@ -149,7 +162,8 @@ TEST_CASE("smf_writer converts time to ticks without drift", "[midi][smf]") {
   SECTION("beats at an odd tempo land on exact multiples of the division, for days") {
     const smf_writer w{480, 333'333us};
     bool exact = true;
-    for (std::uint64_t beat = 0; beat < 1'000'000; beat += 7) exact = exact && w.to_tick(beat * 333'333us) == beat * 480;
+    for (std::uint64_t beat = 0; beat < 1'000'000; beat += 7)
+      exact = exact && w.to_tick(beat * 333'333us) == beat * 480;
     CHECK(exact);
     CHECK(w.to_tick(999'999 * 333'333us + 1us) == 999'999ull * 480);  // 1 us is under half a tick
   }
@@ -236,8 +250,8 @@ TEST_CASE("smf write and read round trip", "[midi][smf]") {
 
 TEST_CASE("smf_read reads what other writers produce", "[midi][smf]") {
   SECTION("running status, also across a meta event") {
-    const auto f = smf_read(file_of({0x00, 0x90, 60, 100, 0x60, 60, 0, 0x00, 0xFF, 0x01, 0x01, 'x', 0x10, 62, 100,
-                                     0x00, 0xFF, 0x2F, 0x00}));
+    const auto f = smf_read(file_of(
+        {0x00, 0x90, 60, 100, 0x60, 60, 0, 0x00, 0xFF, 0x01, 0x01, 'x', 0x10, 62, 100, 0x00, 0xFF, 0x2F, 0x00}));
     REQUIRE(f.tracks.size() == 1);
     CHECK(f.tracks[0].events == std::vector<smf_event>{{0, message::note_on(0, 60, 100)},
                                                        {96, message::note_on(0, 60, 0)},
@@ -247,7 +261,8 @@ TEST_CASE("smf_read reads what other writers produce", "[midi][smf]") {
     CHECK(f.tempo_map().empty());
   }
   SECTION("sysex split into F0 and F7 packets") {
-    const auto f = smf_read(file_of({0x00, 0xF0, 0x02, 0x01, 0x02, 0x10, 0xF7, 0x02, 0x03, 0xF7, 0x00, 0xFF, 0x2F, 0x00}));
+    const auto f =
+        smf_read(file_of({0x00, 0xF0, 0x02, 0x01, 0x02, 0x10, 0xF7, 0x02, 0x03, 0xF7, 0x00, 0xFF, 0x2F, 0x00}));
     CHECK(f.tracks[0].events == std::vector<smf_event>{{16, message::sysex(sysex_bytes({0xF0, 1, 2, 3, 0xF7}))}});
   }
   SECTION("F7 escape holding a realtime message") {
@@ -305,22 +320,23 @@ TEST_CASE("smf_read rejects malformed input with the offset", "[midi][smf]") {
     CHECK(offset_of(f) == 18);
   }
   SECTION("bad track events") {
-    CHECK(offset_of(file_of({0x00, 60, 100})) == 23);                     // data byte, no running status
-    CHECK(offset_of(file_of({0x00, 0xF8, 0x00, 0xFF, 0x2F, 0x00})) == 23);  // realtime is not an SMF event
-    CHECK(offset_of(file_of({0x00, 0xF2, 0x01, 0x00})) == 23);            // nor system common
-    CHECK(offset_of(file_of({0x00, 0x90, 0x90, 0x40})) == 24);            // status where data expected
-    CHECK(offset_of(file_of({0x00, 0x90, 0x40})) == 25);                  // note cut by the chunk end
+    CHECK(offset_of(file_of({0x00, 60, 100})) == 23);                             // data byte, no running status
+    CHECK(offset_of(file_of({0x00, 0xF8, 0x00, 0xFF, 0x2F, 0x00})) == 23);        // realtime is not an SMF event
+    CHECK(offset_of(file_of({0x00, 0xF2, 0x01, 0x00})) == 23);                    // nor system common
+    CHECK(offset_of(file_of({0x00, 0x90, 0x90, 0x40})) == 24);                    // status where data expected
+    CHECK(offset_of(file_of({0x00, 0x90, 0x40})) == 25);                          // note cut by the chunk end
     CHECK(offset_of(file_of({0x81, 0x81, 0x81, 0x81, 0x01, 0x90, 1, 1})) == 22);  // 5-byte VLQ
-    CHECK(offset_of(file_of({0x00, 0xFF, 0x01, 0x05, 'a', 'b'})) == 26);  // meta past the chunk end
-    CHECK(offset_of(file_of({0x00, 0xFF, 0x51, 0x02, 0x07, 0xA1})) == 23);  // tempo length 2
-    CHECK(offset_of(file_of({0x00, 0xFF, 0x80, 0x00})) == 24);            // meta type >= 0x80
+    CHECK(offset_of(file_of({0x00, 0xFF, 0x01, 0x05, 'a', 'b'})) == 26);          // meta past the chunk end
+    CHECK(offset_of(file_of({0x00, 0xFF, 0x51, 0x02, 0x07, 0xA1})) == 23);        // tempo length 2
+    CHECK(offset_of(file_of({0x00, 0xFF, 0x80, 0x00})) == 24);                    // meta type >= 0x80
     CHECK(offset_of(file_of({0x00, 0xF0, 0x02, 0x01, 0x02, 0x00, 0xFF, 0x2F, 0x00})) == 23);  // sysex never ends
-    CHECK(offset_of(file_of({0x00, 0xF0, 0x02, 0x90, 0xF7})) == 23);      // status byte in a sysex
-    CHECK(offset_of(file_of({0x00, 0xF0, 0x83, 0x00, 0x01})) == 26);     // sysex length 384 past the end
+    CHECK(offset_of(file_of({0x00, 0xF0, 0x02, 0x90, 0xF7})) == 23);                          // status byte in a sysex
+    CHECK(offset_of(file_of({0x00, 0xF0, 0x83, 0x00, 0x01})) == 26);  // sysex length 384 past the end
   }
   SECTION("errors are runtime_errors with a readable message") {
     CHECK_THROWS_AS(smf_read(file_of({0x00, 60})), std::runtime_error);
-    CHECK_THROWS_WITH(smf_read(file_of({0x00, 60})), Catch::Contains("at byte 23") && Catch::Contains("running status"));
+    CHECK_THROWS_WITH(smf_read(file_of({0x00, 60})),
+                      Catch::Contains("at byte 23") && Catch::Contains("running status"));
   }
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-#include <tactus/timeline.hpp>
 #include <tactus/testing/manual_clock.hpp>
+#include <tactus/timeline.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -105,9 +105,7 @@ TEST_CASE("grid helpers find the next grid point at or after a time") {
     CHECK(t.next_multiple(tp(600ms), beats{4}, beats{1}) == beats{5});
     CHECK(t.next_multiple(tp(600ms), beats{0.25}) == beats{1.25});
   }
-  SECTION("next tick of a subdivision") {
-    CHECK(t.next_tick(tp(130ms), tactus::subdivision{4}) == beats{0.5});
-  }
+  SECTION("next tick of a subdivision") { CHECK(t.next_tick(tp(130ms), tactus::subdivision{4}) == beats{0.5}); }
   SECTION("exact grid times at awkward tempos are their own grid point") {
     const timeline odd(bpm{97.3}, tp(3s), beats{1});
     for (int n = 1; n < 2000; n += 37) {
@@ -116,7 +114,5 @@ TEST_CASE("grid helpers find the next grid point at or after a time") {
       CHECK(odd.next_beat(at + 1ns) == beats(n + 1));
     }
   }
-  SECTION("before the anchor") {
-    CHECK(t.next_beat(tp(-1200ms)) == beats{-2});
-  }
+  SECTION("before the anchor") { CHECK(t.next_beat(tp(-1200ms)) == beats{-2}); }
 }

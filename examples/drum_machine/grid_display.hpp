@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
-#include "pattern.hpp"
-
 #include <tactus/beat.hpp>
 
-#include <unistd.h>
+#include "pattern.hpp"
 
 #include <cstdio>
 #include <string>
+#include <unistd.h>
 
 // The terminal view: on a TTY, the pattern as a step grid redrawn in place at every step, the
 // current step highlighted, with bar:beat, tempo and transport state above it. Otherwise (a
@@ -69,7 +68,7 @@ class grid_display {
   void redraw() {
     std::string s;
     if (drawn_) s += "\x1b[" + std::to_string(lines_) + "F";  // back to the first line
-    else s += "\x1b[?25l";                                     // hide the cursor
+    else s += "\x1b[?25l";                                    // hide the cursor
     drawn_ = true;
     char head[256];
     std::snprintf(head, sizeof head, "\x1b[2K\x1b[1m%s\x1b[0m   bar %lld:%d   %.1f BPM   %s   %s\n",

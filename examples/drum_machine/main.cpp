@@ -9,36 +9,34 @@
 //
 // Files: pattern.hpp (patterns and their text format), player.hpp (what each 16th plays),
 // sound.hpp (MIDI outputs and the recording), grid_display.hpp (the terminal).
-#include "grid_display.hpp"
-#include "pattern.hpp"
-#include "player.hpp"
-#include "sound.hpp"
-
 #include <tactus/metronome.hpp>
 #include <tactus/midi/clock_follower.hpp>
 #include <tactus/midi/input.hpp>
 #include <tactus/midi/output.hpp>
 #include <tactus/midi/ports.hpp>
 
+#include "grid_display.hpp"
+#include "pattern.hpp"
+#include "player.hpp"
+#include "sound.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
-#include <tuple>
 #include <exception>
+#include <fcntl.h>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <unistd.h>
 #include <vector>
 
 namespace dm = drum_machine;
@@ -96,8 +94,8 @@ int to_int(const std::string& opt, const std::string& v, int lo, int hi) {
     used = 0;
   }
   if (used != v.size() || n < lo || n > hi)
-    throw std::invalid_argument(opt + " wants a whole number from " + std::to_string(lo) + " to " +
-                                std::to_string(hi) + ", not \"" + v + "\"");
+    throw std::invalid_argument(opt + " wants a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                                ", not \"" + v + "\"");
   return n;
 }
 
@@ -233,8 +231,11 @@ int main(int argc, char** argv) try {
   // Is there MIDI here? Without it, play to the terminal and to a file.
   const bool have_midi = midi_reachable();
   if (!have_midi && opt.clock == "midi")
-    throw std::runtime_error("--clock midi needs a MIDI backend, and there is none (no JACK server, no ALSA sequencer)");
-  const auto record = opt.record ? opt.record : have_midi ? std::nullopt : std::optional<std::string>("drum_machine.mid");
+    throw std::runtime_error(
+        "--clock midi needs a MIDI backend, and there is none (no JACK server, no ALSA sequencer)");
+  const auto record = opt.record  ? opt.record
+                      : have_midi ? std::nullopt
+                                  : std::optional<std::string>("drum_machine.mid");
   const long bars = opt.bars.value_or(have_midi ? 0 : 8);
   if (!have_midi)
     std::printf("No MIDI backend (no JACK server, no ALSA sequencer): playing %ld bar%s here, recording to %s\n", bars,
@@ -273,8 +274,8 @@ int main(int argc, char** argv) try {
     signals.cancel();
     grid.finish();
     const auto file = sink.close();
-    std::printf("%s%s after %ld steps, %ld notes, every one ended.%s%s\n", grid.is_tty() ? "\r" : "", why.c_str(), steps, sink.notes_played(),
-                file ? " Recorded to " : "", file ? file->c_str() : "");
+    std::printf("%s%s after %ld steps, %ld notes, every one ended.%s%s\n", grid.is_tty() ? "\r" : "", why.c_str(),
+                steps, sink.notes_played(), file ? " Recorded to " : "", file ? file->c_str() : "");
     std::fflush(stdout);
   };
 

@@ -72,7 +72,7 @@ inline std::optional<int> drum_key(std::string_view name) {
     std::string_view name;
     int key;
   };
-  static constexpr entry table[] = {{"kick", 36}, {"rim", 37}, {"snare", 38}, {"clap", 39}, {"hat", 42},
+  static constexpr entry table[] = {{"kick", 36}, {"rim", 37},  {"snare", 38}, {"clap", 39}, {"hat", 42},
                                     {"tom", 45},  {"open", 46}, {"crash", 49}, {"ride", 51}};
   for (auto& e : table)
     if (e.name == name) return e.key;
@@ -161,7 +161,8 @@ inline pattern parse_pattern(std::istream& in, const std::string& source = "patt
       auto k = drum_key(key);
       if (!k) k = note_number(key);
       if (!k || !std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isalnum(c); }))
-        fail("unknown row \"" + key + "\": use kick, snare, clap, hat, open, tom, rim, crash, ride, a MIDI key number, "
+        fail("unknown row \"" + key +
+             "\": use kick, snare, clap, hat, open, tom, rim, crash, ride, a MIDI key number, "
              "bass or name");
       for (auto& d : p.drums)
         if (d.key == *k) fail("a second row for key " + std::to_string(*k) + " (" + key + ")");

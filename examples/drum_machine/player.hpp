@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
-#include "pattern.hpp"
-#include "sound.hpp"
-
 #include <tactus/beat.hpp>
 
+#include "pattern.hpp"
+#include "sound.hpp"
 #include <asio/awaitable.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>

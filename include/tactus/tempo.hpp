@@ -54,8 +54,14 @@ class beats {
   friend constexpr beats operator*(beats a, double k) noexcept { return beats(a.count_ * k); }
   friend constexpr beats operator*(double k, beats a) noexcept { return beats(a.count_ * k); }
   friend constexpr double operator/(beats a, beats b) noexcept { return a.count_ / b.count_; }
-  constexpr beats& operator+=(beats b) noexcept { count_ += b.count_; return *this; }
-  constexpr beats& operator-=(beats b) noexcept { count_ -= b.count_; return *this; }
+  constexpr beats& operator+=(beats b) noexcept {
+    count_ += b.count_;
+    return *this;
+  }
+  constexpr beats& operator-=(beats b) noexcept {
+    count_ -= b.count_;
+    return *this;
+  }
   friend constexpr auto operator<=>(beats, beats) = default;
 
  private:

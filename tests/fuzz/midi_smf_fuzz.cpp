@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: BSL-1.0
 #include <tactus/midi/smf.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstdlib>
-#include <stdexcept>
 #include <span>
+#include <stdexcept>
 
 // libFuzzer target for tactus::midi::smf_read; not part of ctest. Build and run by hand:
 //

@@ -83,8 +83,8 @@ std::uint64_t establish_link(Send&& send, Take&& take, link_options o = {}) {
       absorb();
     }
     if (!done() && clock::now() >= deadline)
-      throw std::runtime_error("jack_link: no probe arrived within " + std::to_string(o.timeout.count()) +
-                               " ms (" + std::to_string(sent) + " sent, " + std::to_string(seen) + " seen)");
+      throw std::runtime_error("jack_link: no probe arrived within " + std::to_string(o.timeout.count()) + " ms (" +
+                               std::to_string(sent) + " sent, " + std::to_string(seen) + " seen)");
   };
   // 1. Until the connection carries anything.
   while (seen == 0) {
@@ -115,7 +115,7 @@ struct probe_counts {
 /// installing on_message or on_error (probes dropped by a small queue are then not reported).
 /// Returns the input's counters after the handshake, which holds none of its messages any more.
 template <class Sender>
-  requires requires(Sender& s, const tactus::midi::message& m) { s.send(m); }
+requires requires(Sender& s, const tactus::midi::message& m) { s.send(m); }
 probe_counts link(Sender& tx, tactus::midi::input& in, link_options o = {}) {
   establish_link([&](const tactus::midi::message& m) { tx.send(m); },
                  [&] {
@@ -135,10 +135,10 @@ probe_counts link(Sender& tx, tactus::midi::input& in, link_options o = {}) {
 /// Links `tx` to a raw receiver `rx` (anything with take() returning the messages it received
 /// and forgetting them), e.g. a test's RtMidiIn capture. Returns how many probes arrived.
 template <class Sender, class Receiver>
-  requires requires(Sender& s, Receiver& r, const tactus::midi::message& m) {
-    s.send(m);
-    { r.take() } -> std::convertible_to<std::vector<tactus::midi::message>>;
-  }
+requires requires(Sender& s, Receiver& r, const tactus::midi::message& m) {
+  s.send(m);
+  { r.take() } -> std::convertible_to<std::vector<tactus::midi::message>>;
+}
 std::uint64_t link(Sender& tx, Receiver& rx, link_options o = {}) {
   return establish_link([&](const tactus::midi::message& m) { tx.send(m); }, [&] { return rx.take(); }, o);
 }

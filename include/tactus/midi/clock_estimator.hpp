@@ -146,7 +146,8 @@ class clock_estimator {
     std::int64_t step = 1;
     if (fit_.valid) {
       const double by_interval = ns(t - last.time) / fit_.slope;
-      const double position = fit_.xbar + (ns(t - fit_.time) - fit_.ybar) / fit_.slope + double(fit_.index - last.index);
+      const double position =
+          fit_.xbar + (ns(t - fit_.time) - fit_.ybar) / fit_.slope + double(fit_.index - last.index);
       if (by_interval > 1.5 + double(config_.max_dropout)) {
         step = std::llround(by_interval);  // a gap, whatever the fit
       } else if (by_interval > 1.5 && fit_.n >= min_detect && any_run_ == 0 &&
@@ -233,9 +234,7 @@ class clock_estimator {
   }
 
   /// The estimated time of beat `beat` (pulse 24 * beat).
-  std::optional<time_point> beat_time(std::int64_t beat) const noexcept {
-    return pulse_time(beat * pulses_per_beat);
-  }
+  std::optional<time_point> beat_time(std::int64_t beat) const noexcept { return pulse_time(beat * pulses_per_beat); }
 
   /// The fractional pulse position at time `t` on the fitted grid (the inverse of pulse_time).
   std::optional<double> pulse_position(time_point t) const noexcept {
@@ -264,16 +263,14 @@ class clock_estimator {
 
   /// The standard deviation of the arrival times around the fitted line (jitter plus
   /// quantization), once the fit has 8 pulses; zero before.
-  std::chrono::duration<double> jitter() const noexcept {
-    return std::chrono::duration<double>(sigma_prior_ * 1e-9);
-  }
+  std::chrono::duration<double> jitter() const noexcept { return std::chrono::duration<double>(sigma_prior_ * 1e-9); }
 
  private:
   struct entry {
     std::int64_t index;
     time_point time;
-    bool outlier;   // kept out of the fit
-    bool skipped;   // taken to follow missing pulses
+    bool outlier;  // kept out of the fit
+    bool skipped;  // taken to follow missing pulses
   };
   // The fitted line, in ns relative to the newest pulse (index, time):
   // time(n) = time + ybar + slope * (n - index - xbar).

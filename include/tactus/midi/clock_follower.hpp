@@ -179,8 +179,8 @@ class basic_clock_follower {
     } else {
       // A young fit (after START from silence, or a gap): its tempo is too rough to schedule
       // from; anchor on this pulse (latency removed, as the estimator does) at the best tempo.
-      metro_.sync(timeline_type(best_tempo(), t - std::chrono::duration_cast<duration>(options_.transport.estimator.latency),
-                                position));
+      metro_.sync(timeline_type(
+          best_tempo(), t - std::chrono::duration_cast<duration>(options_.transport.estimator.latency), position));
     }
     if (transport_.state() == transport_state::playing) arm_watchdog();
     pulse_waiters_.complete_all({}, pulse);
@@ -235,7 +235,8 @@ class basic_clock_follower {
   duration hold_after() const {
     const auto p = transport_.estimator().pulse_period();
     if (!p) return lost_after();
-    const auto hold = std::chrono::duration_cast<duration>(*p * (double(options_.transport.estimator.max_dropout) + 1.5));
+    const auto hold =
+        std::chrono::duration_cast<duration>(*p * (double(options_.transport.estimator.max_dropout) + 1.5));
     return std::min(hold, lost_after());
   }
 

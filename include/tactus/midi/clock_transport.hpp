@@ -55,8 +55,7 @@ class clock_transport {
   using time_point = typename Clock::time_point;
 
   clock_transport() noexcept : clock_transport(clock_transport_config{}) {}
-  explicit clock_transport(clock_transport_config config) noexcept
-      : config_(config), estimator_(config.estimator) {
+  explicit clock_transport(clock_transport_config config) noexcept : config_(config), estimator_(config.estimator) {
     if (config_.beats_per_bar < 1) config_.beats_per_bar = 1;
   }
 

@@ -94,8 +94,8 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
     receive_op_impl(Handler h, const executor_type& io_ex)
         : handler(std::move(h)),
           io_work(asio::prefer(io_ex, asio::execution::outstanding_work.tracked)),
-          handler_work(asio::prefer(asio::get_associated_executor(handler, io_ex),
-                                    asio::execution::outstanding_work.tracked)) {}
+          handler_work(
+              asio::prefer(asio::get_associated_executor(handler, io_ex), asio::execution::outstanding_work.tracked)) {}
 
     void complete(std::error_code ec, timed_message m, bool immediate) override {
       clear_slot();
@@ -104,10 +104,8 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
       auto f = [h = std::move(handler), ec, m = std::move(m)]() mutable { std::move(h)(ec, std::move(m)); };
       // Never inside the initiating function: post then. From the wake-up handler (already on
       // the executor) dispatch, which resumes the waiting coroutine at once.
-      if (immediate)
-        asio::post(ex, std::move(f));
-      else
-        asio::dispatch(ex, std::move(f));
+      if (immediate) asio::post(ex, std::move(f));
+      else asio::dispatch(ex, std::move(f));
     }
     void clear_slot() override {
       auto slot = asio::get_associated_cancellation_slot(handler);
@@ -122,10 +120,7 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
   };
 
   input_impl(executor_type ex, input_options opts)
-      : ex_(std::move(ex)),
-        opts_(std::move(opts)),
-        queue_(opts_.capacity, opts_.max_sysex_bytes),
-        rescan_(ex_) {}
+      : ex_(std::move(ex)), opts_(std::move(opts)), queue_(opts_.capacity, opts_.max_sysex_bytes), rescan_(ex_) {}
 
   ~input_impl() { close(); }
 
@@ -226,8 +221,7 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
     auto* self = static_cast<input_impl*>(user);
     // seq_cst: see close().
     self->in_callback_.fetch_add(1, std::memory_order_seq_cst);
-    if (!self->closing_.load(std::memory_order_seq_cst) && bytes && !bytes->empty())
-      self->push(now, delta, *bytes);
+    if (!self->closing_.load(std::memory_order_seq_cst) && bytes && !bytes->empty()) self->push(now, delta, *bytes);
     // release: our queue writes happen before close() sees the count fall to zero.
     self->in_callback_.fetch_sub(1, std::memory_order_release);
   }
@@ -251,7 +245,8 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
       // release: the consumer's report acquires this flag and must see the count above.
       arrived_.fetch_add(1, std::memory_order_release);
       // acq_rel: a single post per report; the report handler clears the flag with acq_rel.
-      if (!overflow_signalled_.exchange(true, std::memory_order_acq_rel)) post_safely([](input_impl& s) { s.report_overflow(); });
+      if (!overflow_signalled_.exchange(true, std::memory_order_acq_rel))
+        post_safely([](input_impl& s) { s.report_overflow(); });
       return;
     }
     // release: see the counters' comment.
@@ -295,10 +290,8 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
         arm();
         return;
       }
-      if (waiter_)
-        std::exchange(waiter_, nullptr)->complete({}, std::move(*m), false);
-      else
-        handler_(*m);
+      if (waiter_) std::exchange(waiter_, nullptr)->complete({}, std::move(*m), false);
+      else handler_(*m);
     }
   }
 
@@ -340,18 +333,16 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
                                           std::to_string(opts_.max_sysex_bytes) + " bytes dropped");
     if (n > new_too_long)
       report(io_errc::queue_overflow, std::to_string(n - new_too_long) + " messages dropped, queue of " +
-                                          std::to_string(queue_.capacity()) + " full (" +
-                                          std::to_string(d) + " dropped so far)");
+                                          std::to_string(queue_.capacity()) + " full (" + std::to_string(d) +
+                                          " dropped so far)");
   }
 
   void start(bool is_virtual, unsigned index) {
     auto& in = *client_.midi;
     in.ignoreTypes(!opts_.receive_sysex, !opts_.receive_timing, !opts_.receive_active_sensing);
     in.setCallback(&input_impl::rtmidi_callback, this);
-    if (is_virtual)
-      in.openVirtualPort(opts_.port_name);
-    else
-      in.openPort(index, opts_.port_name);
+    if (is_virtual) in.openVirtualPort(opts_.port_name);
+    else in.openPort(index, opts_.port_name);
     client_.errors->take_or_throw(is_virtual ? "opening virtual input port" : "opening input port " + connected_name_);
     connected_ = true;
     if (!is_virtual && opts_.rescan_interval.count() > 0) schedule_rescan();
@@ -491,8 +482,8 @@ class input {
   template <class CompletionToken>
   auto async_receive(CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, timed_message)>(
-        [](auto handler, std::shared_ptr<detail::input_impl> impl) { impl->start_receive(std::move(handler)); },
-        token, impl_);
+        [](auto handler, std::shared_ptr<detail::input_impl> impl) { impl->start_receive(std::move(handler)); }, token,
+        impl_);
   }
 
   /// The oldest queued message, if any, without waiting. Executor only.

@@ -51,9 +51,17 @@ constexpr std::size_t message_length(std::uint8_t status) noexcept {
     return (hi == 0xC0 || hi == 0xD0) ? 2 : 3;
   }
   switch (status) {
-    case 0xF1: case 0xF3: return 2;
+    case 0xF1:
+    case 0xF3: return 2;
     case 0xF2: return 3;
-    case 0xF6: case 0xF8: case 0xF9: case 0xFA: case 0xFB: case 0xFC: case 0xFE: case 0xFF: return 1;
+    case 0xF6:
+    case 0xF8:
+    case 0xF9:
+    case 0xFA:
+    case 0xFB:
+    case 0xFC:
+    case 0xFE:
+    case 0xFF: return 1;
     default: return 0;  // 0xF0 (variable), 0xF4, 0xF5, 0xF7, 0xFD (undefined or not a start)
   }
 }
@@ -71,7 +79,9 @@ class message {
   static message note_on(int channel, int key, int velocity) { return voice(0x90, channel, key, velocity); }
   static message note_off(int channel, int key, int velocity = 0) { return voice(0x80, channel, key, velocity); }
   static message poly_pressure(int channel, int key, int pressure) { return voice(0xA0, channel, key, pressure); }
-  static message control_change(int channel, int controller, int value) { return voice(0xB0, channel, controller, value); }
+  static message control_change(int channel, int controller, int value) {
+    return voice(0xB0, channel, controller, value);
+  }
   static message program_change(int channel, int program) { return voice(0xC0, channel, program); }
   static message channel_pressure(int channel, int pressure) { return voice(0xD0, channel, pressure); }
   /// `value` is the signed bend, -8192..8191, 0 = centre.
@@ -85,7 +95,10 @@ class message {
     check(sixteenths, 0, 16383, "song position");
     return message{0xF2, std::uint8_t(sixteenths & 0x7F), std::uint8_t(sixteenths >> 7)};
   }
-  static message song_select(int song) { check(song, 0, 127, "song"); return message{0xF3, std::uint8_t(song)}; }
+  static message song_select(int song) {
+    check(song, 0, 127, "song");
+    return message{0xF3, std::uint8_t(song)};
+  }
   static message clock() noexcept { return message{0xF8}; }
   static message start() noexcept { return message{0xFA}; }
   static message continue_() noexcept { return message{0xFB}; }
@@ -126,8 +139,7 @@ class message {
 
   /// The bytes of the message, status first.
   std::span<const std::uint8_t> bytes() const noexcept {
-    return long_.empty() ? std::span<const std::uint8_t>(short_.data(), size_)
-                         : std::span<const std::uint8_t>(long_);
+    return long_.empty() ? std::span<const std::uint8_t>(short_.data(), size_) : std::span<const std::uint8_t>(long_);
   }
   std::size_t size() const noexcept { return long_.empty() ? size_ : long_.size(); }
   bool empty() const noexcept { return size() == 0; }
@@ -171,8 +183,10 @@ class message {
     switch (type()) {
       case message_type::note_off: return "note_off ch=" + num(ch) + " key=" + num(key()) + " vel=" + num(velocity());
       case message_type::note_on: return "note_on ch=" + num(ch) + " key=" + num(key()) + " vel=" + num(velocity());
-      case message_type::poly_pressure: return "poly_pressure ch=" + num(ch) + " key=" + num(key()) + " value=" + num(data2());
-      case message_type::control_change: return "control_change ch=" + num(ch) + " cc=" + num(data1()) + " value=" + num(data2());
+      case message_type::poly_pressure:
+        return "poly_pressure ch=" + num(ch) + " key=" + num(key()) + " value=" + num(data2());
+      case message_type::control_change:
+        return "control_change ch=" + num(ch) + " cc=" + num(data1()) + " value=" + num(data2());
       case message_type::program_change: return "program_change ch=" + num(ch) + " program=" + num(data1());
       case message_type::channel_pressure: return "channel_pressure ch=" + num(ch) + " value=" + num(data1());
       case message_type::pitch_bend: return "pitch_bend ch=" + num(ch) + " value=" + num(pitch_bend_value());
@@ -199,8 +213,8 @@ class message {
 
   static void check(int v, int lo, int hi, const char* what) {
     if (v < lo || v > hi)
-      throw std::invalid_argument(std::string("tactus::midi: ") + what + " " + std::to_string(v) +
-                                  " out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+      throw std::invalid_argument(std::string("tactus::midi: ") + what + " " + std::to_string(v) + " out of range " +
+                                  std::to_string(lo) + ".." + std::to_string(hi));
   }
   static message voice(int status, int channel, int d1) {
     check(channel, 0, 15, "channel");

@@ -44,11 +44,11 @@ auto async_note(output& out, basic_metronome<Clock>& m, int channel, int key, in
       [&m, until](const auto& ex, auto handler) {
         auto slot = asio::get_associated_cancellation_slot(handler);
         auto hex = asio::get_associated_executor(handler, ex);
-        m.async_wait_until(until, asio::bind_cancellation_slot(
-                                      slot, asio::bind_executor(hex, [h = std::move(handler)](std::error_code ec,
-                                                                                              auto) mutable {
-                                        std::move(h)(ec);
-                                      })));
+        m.async_wait_until(
+            until, asio::bind_cancellation_slot(
+                       slot, asio::bind_executor(hex, [h = std::move(handler)](std::error_code ec, auto) mutable {
+                         std::move(h)(ec);
+                       })));
       },
       std::forward<CompletionToken>(token));
 }

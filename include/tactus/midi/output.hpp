@@ -127,7 +127,7 @@ struct output_impl {
   std::optional<std::chrono::steady_clock::time_point> last_send_;  // for close_drain
   rtmidi_client<RtMidiOut> client_;
   std::array<std::uint16_t, 16 * 128> open_{};  // note-ons not yet matched by a note-off
-  std::uint16_t used_ = 0;                       // channels that saw a voice message since panic()
+  std::uint16_t used_ = 0;                      // channels that saw a voice message since panic()
   std::string port_name_;
 };
 
@@ -193,7 +193,9 @@ class output {
   void send(const message& m) { impl_->send(m); }
   void note_on(int channel, int key, int velocity) { send(message::note_on(channel, key, velocity)); }
   void note_off(int channel, int key, int velocity = 0) { send(message::note_off(channel, key, velocity)); }
-  void control_change(int channel, int controller, int value) { send(message::control_change(channel, controller, value)); }
+  void control_change(int channel, int controller, int value) {
+    send(message::control_change(channel, controller, value));
+  }
   void program_change(int channel, int program) { send(message::program_change(channel, program)); }
   void pitch_bend(int channel, int value) { send(message::pitch_bend(channel, value)); }
 
@@ -226,9 +228,8 @@ class output {
           auto slot = asio::get_associated_cancellation_slot(handler);
           auto hex = asio::get_associated_executor(handler, ex);
           timer->async_wait(asio::bind_cancellation_slot(
-              slot, asio::bind_executor(hex, [timer, h = std::move(handler)](std::error_code ec) mutable {
-                std::move(h)(ec);
-              })));
+              slot, asio::bind_executor(
+                        hex, [timer, h = std::move(handler)](std::error_code ec) mutable { std::move(h)(ec); })));
         },
         std::forward<CompletionToken>(token));
   }
@@ -255,15 +256,15 @@ class output {
             return;
           }
           wait(impl->ex_, asio::bind_cancellation_slot(
-                              slot, asio::bind_executor(hex, [impl, channel, key, h = std::move(handler)](
-                                                                 std::error_code ec) mutable {
-                                try {
-                                  impl->release_note(channel, key);
-                                } catch (const std::exception&) {
-                                  if (!ec) ec = make_error_code(io_errc::backend_error);
-                                }
-                                std::move(h)(ec);
-                              })));
+                              slot, asio::bind_executor(
+                                        hex, [impl, channel, key, h = std::move(handler)](std::error_code ec) mutable {
+                                          try {
+                                            impl->release_note(channel, key);
+                                          } catch (const std::exception&) {
+                                            if (!ec) ec = make_error_code(io_errc::backend_error);
+                                          }
+                                          std::move(h)(ec);
+                                        })));
         },
         token, impl_, std::move(wait));
   }

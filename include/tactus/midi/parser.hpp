@@ -60,9 +60,7 @@ class parser {
     std::uint64_t sysex_overflow = 0;    ///< sysex messages dropped for exceeding max_sysex_size()
 
     /// Everything dropped, in messages or bytes as counted above.
-    std::uint64_t dropped() const noexcept {
-      return stray_data + undefined_status + truncated + sysex_overflow;
-    }
+    std::uint64_t dropped() const noexcept { return stray_data + undefined_status + truncated + sysex_overflow; }
     friend bool operator==(const stats&, const stats&) = default;
   };
 
@@ -84,7 +82,8 @@ class parser {
   /// before the callback runs, so after an exception the parser is valid and resumes with the
   /// byte after it. Allocation failure for a sysex counts it in stats::sysex_overflow.
   template <class F>
-  void feed(std::span<const std::uint8_t> bytes, F&& on_message) noexcept(std::is_nothrow_invocable_v<F&, const message&>) {
+  void feed(std::span<const std::uint8_t> bytes,
+            F&& on_message) noexcept(std::is_nothrow_invocable_v<F&, const message&>) {
     for (const auto b : bytes) feed(b, on_message);
   }
 
@@ -148,8 +147,7 @@ class parser {
         // Keep room for the closing 0xF7 so a sysex of exactly max_sysex_ bytes fits.
         if (sysex_.size() + 2 > max_sysex_ || !push_sysex(b)) overflow();
         return;
-      case state::sysex_skip:
-        return;
+      case state::sysex_skip: return;
       case state::short_message:
         data_[count_++] = b;
         if (count_ == needed_) complete(on_message);

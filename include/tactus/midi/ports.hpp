@@ -2,7 +2,6 @@
 #pragma once
 
 #include <RtMidi.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -95,9 +94,7 @@ class rtmidi_errors {
   struct entry {
     RtMidiError::Type type;
     std::string text;
-    bool is_warning() const noexcept {
-      return type == RtMidiError::WARNING || type == RtMidiError::DEBUG_WARNING;
-    }
+    bool is_warning() const noexcept { return type == RtMidiError::WARNING || type == RtMidiError::DEBUG_WARNING; }
   };
 
   static void callback(RtMidiError::Type type, const std::string& text, void* self) {
@@ -141,24 +138,22 @@ inline std::string lower(std::string_view s) {
 
 template <class RtMidiT>
 inline RtMidiT* construct_rtmidi(RtMidi::Api a, const std::string& client_name) {
-  if constexpr (std::is_same_v<RtMidiT, RtMidiIn>)
-    return new RtMidiIn(a, client_name, 100);
-  else
-    return new RtMidiOut(a, client_name);
+  if constexpr (std::is_same_v<RtMidiT, RtMidiIn>) return new RtMidiIn(a, client_name, 100);
+  else return new RtMidiOut(a, client_name);
 }
 
 /// Opens one backend, or returns null and appends "backend: reason" to `attempts`.
 template <class RtMidiT>
-rtmidi_client<RtMidiT> try_backend(api which, const std::string& client_name,
-                                   std::vector<std::string>& attempts) {
+rtmidi_client<RtMidiT> try_backend(api which, const std::string& client_name, std::vector<std::string>& attempts) {
   rtmidi_client<RtMidiT> c;
   c.backend = which;
   if (which == api::alsa) {
     // Without the sequencer device RtMidi throws, and alsa-lib prints to stderr first: skip it.
     std::error_code ec;
     if (!std::filesystem::exists("/dev/snd/seq", ec)) {
-      attempts.push_back("alsa: /dev/snd/seq does not exist (no ALSA sequencer: is snd-seq loaded, "
-                         "is /dev/snd visible in this container?)");
+      attempts.push_back(
+          "alsa: /dev/snd/seq does not exist (no ALSA sequencer: is snd-seq loaded, "
+          "is /dev/snd visible in this container?)");
       return c;
     }
   }

@@ -290,7 +290,8 @@ inline smf_file smf_read(std::span<const std::uint8_t> bytes) {
 
   while (file.tracks.size() < ntracks) {
     if (c.left() < 8)
-      throw smf_error(c.pos(), "expected " + std::to_string(ntracks) + " tracks, found " + std::to_string(file.tracks.size()));
+      throw smf_error(c.pos(),
+                      "expected " + std::to_string(ntracks) + " tracks, found " + std::to_string(file.tracks.size()));
     const auto chunk_at = c.pos();
     const auto type = tag("chunk type");
     const auto len = c.u32(end, "chunk length");
@@ -335,10 +336,12 @@ class smf_writer {
   /// `ticks_per_quarter` is the file's division, 1..32767. `quarter` is the duration of one
   /// quarter note (500000 us is 120 bpm), 1..16777215 us as SMF stores it in 24 bits.
   /// Throws std::invalid_argument outside those ranges.
-  explicit smf_writer(int ticks_per_quarter = 480, std::chrono::microseconds quarter = std::chrono::microseconds{500'000})
+  explicit smf_writer(int ticks_per_quarter = 480,
+                      std::chrono::microseconds quarter = std::chrono::microseconds{500'000})
       : tpq_(ticks_per_quarter), quarter_(quarter) {
     if (ticks_per_quarter < 1 || ticks_per_quarter > 0x7FFF)
-      throw std::invalid_argument("tactus::midi: ticks per quarter " + std::to_string(ticks_per_quarter) + " out of range 1..32767");
+      throw std::invalid_argument("tactus::midi: ticks per quarter " + std::to_string(ticks_per_quarter) +
+                                  " out of range 1..32767");
     if (quarter.count() < 1 || quarter.count() > 0xFFFFFF)
       throw std::invalid_argument("tactus::midi: quarter note duration " + std::to_string(quarter.count()) +
                                   " us out of range 1..16777215");
@@ -385,7 +388,8 @@ class smf_writer {
   /// Writes a time signature (FF 58) at tick 0 of the first track: `numerator`/`denominator`
   /// (denominator a power of two, 1..128), `clocks_per_click` MIDI clocks per metronome click,
   /// `thirty_seconds_per_quarter` notated 32nd notes per quarter. Throws std::invalid_argument.
-  void set_time_signature(int numerator, int denominator, int clocks_per_click = 24, int thirty_seconds_per_quarter = 8) {
+  void set_time_signature(int numerator, int denominator, int clocks_per_click = 24,
+                          int thirty_seconds_per_quarter = 8) {
     int log2 = 0;
     while (log2 < 8 && (1 << log2) != denominator) ++log2;
     if (numerator < 1 || numerator > 255 || log2 == 8 || clocks_per_click < 1 || clocks_per_click > 255 ||
@@ -466,7 +470,8 @@ class smf_writer {
   };
 
   track& track_at(int i) {
-    if (i < 0 || i > 0xFFFE) throw std::invalid_argument("tactus::midi: track " + std::to_string(i) + " out of range 0..65534");
+    if (i < 0 || i > 0xFFFE)
+      throw std::invalid_argument("tactus::midi: track " + std::to_string(i) + " out of range 0..65534");
     if (std::size_t(i) >= tracks_.size()) tracks_.resize(std::size_t(i) + 1);
     return tracks_[std::size_t(i)];
   }
@@ -498,7 +503,8 @@ class smf_writer {
     for (const auto* e : evs) {
       const auto delta = e->tick - last;
       if (delta > detail::smf_max_vlq)
-        throw std::length_error("tactus::midi: " + std::to_string(delta) + " ticks between two events, more than a MIDI file can store");
+        throw std::length_error("tactus::midi: " + std::to_string(delta) +
+                                " ticks between two events, more than a MIDI file can store");
       detail::smf_put_vlq(out, std::uint32_t(delta));
       last = e->tick;
       const auto b = e->msg.bytes();

@@ -37,8 +37,7 @@ class input_queue {
   std::size_t capacity() const noexcept { return slots_.size(); }
 
   /// Producer only (one thread at a time). Never blocks; allocates only for sysex (see above).
-  push_result try_push(std::span<const std::uint8_t> bytes, std::chrono::steady_clock::time_point time,
-                       double delta) {
+  push_result try_push(std::span<const std::uint8_t> bytes, std::chrono::steady_clock::time_point time, double delta) {
     const auto t = tail_.load(std::memory_order_relaxed);  // only the producer writes tail_
     // acquire: the consumer's reads of the slot we are about to reuse happened before.
     if (t - head_.load(std::memory_order_acquire) == slots_.size()) return push_result::full;
