@@ -6,6 +6,7 @@
 #include <tactus/midi/input.hpp>
 
 #include "support/jack_link.hpp"
+#include "support/message_printer.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -21,13 +22,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-namespace Catch {
-template <>
-struct StringMaker<tactus::midi::message> {
-  static std::string convert(const tactus::midi::message& m) { return m.to_string(); }
-};
-}  // namespace Catch
 
 using namespace tactus::midi;
 using namespace std::chrono_literals;

@@ -5,6 +5,7 @@
 #include <tactus/midi/output.hpp>
 
 #include "support/jack_link.hpp"
+#include "support/message_printer.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -22,13 +23,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-namespace Catch {
-template <>
-struct StringMaker<tactus::midi::message> {
-  static std::string convert(const tactus::midi::message& m) { return m.to_string(); }
-};
-}  // namespace Catch
 
 using namespace tactus::midi;
 using namespace std::chrono_literals;
