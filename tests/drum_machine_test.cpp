@@ -8,6 +8,7 @@
 #include <tactus/midi/smf.hpp>
 
 #include "../examples/drum_machine/pattern.hpp"
+#include "support/child_process.hpp"
 #include "support/jack_period.hpp"
 #include <catch2/catch.hpp>
 
@@ -105,51 +106,16 @@ class capture {
 class child {
  public:
   explicit child(std::vector<std::string> args, std::map<std::string, std::string> env = {}, fs::path cwd = {})
-      : log_(scratch() / ("log-" + std::to_string(++count_) + ".txt")) {
-    args.insert(args.begin(), DRUM_MACHINE_EXE);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> vars;
-    for (char** e = environ; *e; ++e) {
-      const std::string v = *e;
-      if (!env.count(v.substr(0, v.find('=')))) vars.push_back(v);
-    }
-    for (auto& [k, v] : env) vars.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& v : vars) envp.push_back(v.data());
-    envp.push_back(nullptr);
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-    const int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(rc));
-  }
-  ~child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
+      : log_(scratch() / ("log-" + std::to_string(++count_) + ".txt")),
+        process_(with_exe(std::move(args)), {.stdout_file = log_.string(),
+                                             .stderr_too = true,
+                                             .env = std::move(env),
+                                             .cwd = cwd.string(),
+                                             .stop_signal = SIGKILL}) {}
 
   /// The exit code (128 + signal if killed by one), or nullopt if it did not end in time.
-  std::optional<int> wait(clock_type::duration timeout) {
-    const auto end = clock_type::now() + timeout;
-    for (;;) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      if (clock_type::now() >= end) return std::nullopt;
-      std::this_thread::sleep_for(5ms);
-    }
-  }
-  void signal(int s) { ::kill(pid_, s); }
+  std::optional<int> wait(clock_type::duration timeout) { return process_.wait(timeout); }
+  void signal(int s) { process_.signal(s); }
   std::string output() const {
     std::ifstream in(log_);
     std::stringstream s;
@@ -167,8 +133,12 @@ class child {
   }
 
  private:
+  static std::vector<std::string> with_exe(std::vector<std::string> args) {
+    args.insert(args.begin(), DRUM_MACHINE_EXE);
+    return args;
+  }
   fs::path log_;
-  pid_t pid_ = -1;
+  tactus_tests::child_process process_;
   static inline int count_ = 0;
 };
 

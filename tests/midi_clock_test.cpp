@@ -12,6 +12,7 @@
 #include <tactus/midi/clock_follower.hpp>
 #include <tactus/midi/clock_master.hpp>
 
+#include "support/child_process.hpp"
 #include "support/jack_period.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -166,31 +167,15 @@ void record_beats(clock_master& master, std::vector<sent_beat>& out) {
   });
 }
 
-// A child process (jack_midi_clock, jack_mclk_dump), stdout to a file; killed by pid.
+// A child process (jack_midi_clock, jack_mclk_dump), stdout to a file; stopped with TERM.
 class child {
  public:
-  child(std::vector<std::string> args, const std::string& out_file = "/dev/null") {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int rc = posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot start " + args[0]);
-  }
-  ~child() { kill(SIGTERM); }
-  void kill(int sig) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
+  explicit child(std::vector<std::string> args, const std::string& out_file = "/dev/null")
+      : process_(std::move(args), {.stdout_file = out_file}) {}
+  void kill(int sig) { process_.stop(sig); }
 
  private:
-  pid_t pid_ = -1;
+  tactus_tests::child_process process_;
 };
 
 void transport(const char* command) {  // jackd2's jack_transport reads commands on stdin

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: BSL-1.0
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <map>
+#include <optional>
+#include <spawn.h>
+#include <stdexcept>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+// A program the test runs beside itself (the drum machine, jack_midi_clock, jack_mclk_dump):
+// started with posix_spawnp, its stdout (and optionally stderr) to a file, reaped on
+// destruction so no test leaves a process behind.
+
+extern char** environ;
+
+namespace tactus_tests {
+
+struct child_options {
+  std::string stdout_file = "/dev/null";
+  bool stderr_too = false;                   // stderr to the same file
+  std::map<std::string, std::string> env{};  // overrides and additions to this process's environment
+  std::string cwd{};                         // empty: this process's
+  int stop_signal = SIGTERM;                 // what the destructor sends
+};
+
+class child_process {
+ public:
+  explicit child_process(std::vector<std::string> args, child_options o = {}) : stop_signal_(o.stop_signal) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> vars;
+    for (char** e = environ; *e; ++e) {
+      const std::string v = *e;
+      if (!o.env.count(v.substr(0, v.find('=')))) vars.push_back(v);
+    }
+    for (auto& [k, v] : o.env) vars.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& v : vars) envp.push_back(v.data());
+    envp.push_back(nullptr);
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, o.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o.stderr_too) posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    if (!o.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, o.cwd.c_str());
+    const int rc = posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
+  }
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  ~child_process() { stop(stop_signal_); }
+
+  /// Sends `sig` without waiting.
+  void signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+
+  /// Sends `sig` and reaps the process.
+  void stop(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  /// The exit code (128 + signal if killed by one), or nullopt if it did not end in time.
+  std::optional<int> wait(std::chrono::steady_clock::duration timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      int status = 0;
+      if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      if (std::chrono::steady_clock::now() >= end) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stop_signal_;
+};
+
+}  // namespace tactus_tests
