@@ -87,8 +87,15 @@ namespace {
 const double period_ms = tactus_tests::jack_period_seconds() * 1e3;  // the fixture's JACK period
 constexpr double margin_ms = 6.0;                                    // scheduling on a loaded 2-core machine
 
-void rethrow(std::exception_ptr e) {
-  if (e) std::rethrow_exception(e);
+// A co_spawn completion handler that keeps the first exception instead of throwing it out of
+// io_context::run(): thrown, it would unwind the objects the context's other coroutines still
+// use while their frames live on in the context, to be destroyed (touching those objects) later.
+auto keep_error(std::exception_ptr& first, std::function<void()> then = {}) {
+  return [&first, then](std::exception_ptr e) {
+    if (!e) return;
+    if (!first) first = e;
+    if (then) then();
+  };
 }
 
 double ms(clock_type::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -120,6 +127,7 @@ struct follower_side {
   std::vector<std::pair<clock_type::time_point, transport_state>> changes;
   std::vector<song_position> position_at_change;
   std::vector<std::optional<bpm>> tempo_at_beat;
+  std::exception_ptr error;  // the first exception of m.run() or f.run()
   bool finished = false;
 
   // Reads from a virtual port "clk-follow:in", or from the port named `port`.
@@ -136,8 +144,8 @@ struct follower_side {
       changes.emplace_back(clock_type::now(), s);
       position_at_change.push_back(f.position());
     });
-    asio::co_spawn(ctx, m.run({.paused = true}), rethrow);
-    asio::co_spawn(ctx, f.run(), rethrow);
+    asio::co_spawn(ctx, m.run({.paused = true}), keep_error(error));
+    asio::co_spawn(ctx, f.run(), keep_error(error));
   }
   static input_options options() {
     input_options o;
@@ -145,8 +153,15 @@ struct follower_side {
     o.rescan_interval = 0ms;
     return o;
   }
-  ~follower_side() { finish(); }  // also on an early return: no coroutine outlives m and f
+  ~follower_side() { end(); }  // also on an early return: no coroutine outlives m and f
+  // Ends following; checks that both coroutines ended cleanly.
   void finish() {
+    if (finished) return;
+    end();
+    CHECK(ctx.stopped());  // nothing left pending: no frame outlives m and f
+    if (error) std::rethrow_exception(error);
+  }
+  void end() noexcept {
     if (finished) return;
     finished = true;
     f.stop();
@@ -204,13 +219,15 @@ double median(std::vector<double> v) {
 }  // namespace
 
 // Runs the follower's context until the master's thread is done, for at most a minute: a JACK
-// server that stalls a client must fail the test, not hang it until ctest's timeout.
+// server that stalls a client must fail the test, not hang it until ctest's timeout. The
+// master's thread holds references into this test's frame, so it cannot be abandoned: a thread
+// still stuck after a minute aborts the process (the crash reporter prints every thread's stack).
 void wait_for_master(asio::io_context& ctx, const std::atomic<bool>& done, std::thread& master) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!done && std::chrono::steady_clock::now() < deadline) ctx.run_for(std::chrono::milliseconds(50));
   if (!done) {
-    master.detach();  // this test process ends with the failure below
-    FAIL("the master's thread did not finish within 60 s (a stalled JACK client?)");
+    std::fprintf(stderr, "midi_clock_test: the master's thread did not finish within 60 s (a stalled JACK client?)\n");
+    std::abort();
   }
   master.join();
 }
@@ -237,11 +254,12 @@ TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo cha
       settle();
       clock_master master(mctx.get_executor(), out, bpm{tempo});
       record_beats(master, sent);
+      const auto stop_master = [&] { master.stop(); };
       asio::co_spawn(
           mctx,
           [&]() -> asio::awaitable<void> {
             auto& metro = master.metronome();
-            asio::co_spawn(mctx, master.run(), rethrow);
+            asio::co_spawn(mctx, master.run(), keep_error(master_error, stop_master));
             co_await metro.async_wait_until(beats{6}, asio::use_awaitable);
             master.set_tempo(bpm{changed});
             co_await metro.async_wait_until(beats{11.5}, asio::use_awaitable);  // stop in mid-beat
@@ -249,14 +267,14 @@ TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo cha
             asio::steady_timer pause(mctx, 300ms);
             co_await pause.async_wait(asio::use_awaitable);
             stopped_at = master.position();
-            asio::co_spawn(mctx, master.run(clock_master_start::continue_), rethrow);
+            asio::co_spawn(mctx, master.run(clock_master_start::continue_), keep_error(master_error, stop_master));
             co_await metro.async_wait_until(beats{1.6}, asio::use_awaitable);
             master.stop();
           },
-          rethrow);
+          keep_error(master_error, stop_master));
       mctx.run();
-    } catch (...) {
-      master_error = std::current_exception();
+    } catch (...) {  // from the constructors: nothing was spawned
+      if (!master_error) master_error = std::current_exception();
     }
     master_done = true;
   });
@@ -337,27 +355,34 @@ TEST_CASE("a master that vanishes without STOP: the follower goes lost within th
   std::vector<sent_beat> sent;
   std::atomic<bool> master_done{false};
   clock_type::time_point last_pulse{};
+  std::exception_ptr master_error;
   std::thread master_thread([&] {
-    asio::io_context mctx;
-    output_options oo;
-    oo.client_name = "clk-master";
-    output out(mctx.get_executor(), "clk-follow:in", oo);
-    settle();
-    clock_master master(mctx.get_executor(), out, bpm{150});
-    master.metronome().on_beat([&](const tactus::beat&) { last_pulse = clock_type::now(); });
-    asio::co_spawn(
-        mctx,
-        [&]() -> asio::awaitable<void> {
-          asio::co_spawn(mctx, master.run(), rethrow);
-          co_await master.metronome().async_wait_until(beats{3}, asio::use_awaitable);
-          out.close();  // the port goes away: the STOP that run() sends on its way out goes nowhere
-          master.stop();
-        },
-        rethrow);
-    mctx.run();
+    try {
+      asio::io_context mctx;
+      output_options oo;
+      oo.client_name = "clk-master";
+      output out(mctx.get_executor(), "clk-follow:in", oo);
+      settle();
+      clock_master master(mctx.get_executor(), out, bpm{150});
+      master.metronome().on_beat([&](const tactus::beat&) { last_pulse = clock_type::now(); });
+      const auto stop_master = [&] { master.stop(); };
+      asio::co_spawn(
+          mctx,
+          [&]() -> asio::awaitable<void> {
+            asio::co_spawn(mctx, master.run(), keep_error(master_error, stop_master));
+            co_await master.metronome().async_wait_until(beats{3}, asio::use_awaitable);
+            out.close();  // the port goes away: the STOP that run() sends on its way out goes nowhere
+            master.stop();
+          },
+          keep_error(master_error, stop_master));
+      mctx.run();
+    } catch (...) {  // from the constructors: nothing was spawned
+      if (!master_error) master_error = std::current_exception();
+    }
     master_done = true;
   });
   wait_for_master(fol.ctx, master_done, master_thread);
+  if (master_error) std::rethrow_exception(master_error);
   fol.ctx.run_for(1500ms);  // the timeout is two beats at 150 BPM: 800 ms
   fol.finish();
   for (auto& c : fol.changes)
@@ -454,11 +479,14 @@ TEST_CASE("jack_mclk_dump follows our master") {
     output out(ctx.get_executor(), "jack_mclk_dump:mclk_in", oo);
     settle();
     clock_master master(ctx.get_executor(), out, bpm{tempo});
-    asio::co_spawn(ctx, master.run(), rethrow);
+    std::exception_ptr error;
+    asio::co_spawn(ctx, master.run(), keep_error(error));
     ctx.run_for(4s);
     master.stop();
     ctx.run_for(200ms);
+    REQUIRE(!master.running());
     pulses = master.pulses_sent();
+    if (error) std::rethrow_exception(error);
   }
   std::this_thread::sleep_for(100ms);
   dump.kill(SIGTERM);
