@@ -368,6 +368,100 @@ TEST_CASE("awaitable callbacks are awaited, in registration order") {
   CHECK(r.done);
 }
 
+TEST_CASE("stop() and cancellation reach a callback that is awaiting") {
+  mc::reset();
+  asio::io_context io;
+  metronome m{io.get_executor(), bpm{120}};
+  std::vector<std::string> log;
+  std::vector<std::string> errors;
+  m.set_error_handler([&](std::exception_ptr, const beat&) { errors.push_back("reported"); });
+  // A callback that awaits a long timer (ten seconds of virtual time) on every beat.
+  m.on_beat([&](const beat& b) -> asio::awaitable<void> {
+    log.push_back("start " + std::to_string(b.index));
+    asio::basic_waitable_timer<mc> t(co_await asio::this_coro::executor);
+    t.expires_after(10s);
+    try {
+      co_await t.async_wait(asio::use_awaitable);
+      log.push_back("end " + std::to_string(b.index));
+    } catch (const std::system_error& e) {
+      log.push_back(e.code() == asio::error::operation_aborted ? "aborted" : "error");
+      throw;
+    }
+  });
+  m.on_beat([&](const beat& b) { log.push_back("after " + std::to_string(b.index)); });
+
+  SECTION("stop(): the callback's wait completes with operation_aborted at once, nothing else runs") {
+    runner r;
+    r.start(io, m);
+    REQUIRE(log == std::vector<std::string>{"start 0"});
+    tactus::testing::advance(io, 1s);  // well inside the ten seconds
+    m.stop();
+    io.restart();
+    io.poll();
+    CHECK(r.done);
+    CHECK_FALSE(r.error);
+    CHECK(log == std::vector<std::string>{"start 0", "aborted"});
+    CHECK(errors.empty());  // the abort stop() caused is not an error
+    CHECK(mc::now() == tp{} + 1s);
+  }
+  SECTION("terminal cancellation of run(): the same") {
+    asio::cancellation_signal sig;
+    bool done = false;
+    std::exception_ptr error;
+    asio::co_spawn(io, m.run(), asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr e) {
+                     done = true;
+                     error = e;
+                   }));
+    io.poll();
+    tactus::testing::advance(io, 1s);
+    sig.emit(asio::cancellation_type::terminal);
+    io.poll();
+    CHECK(done);
+    CHECK_FALSE(error);
+    CHECK(log == std::vector<std::string>{"start 0", "aborted"});
+    CHECK(errors.empty());
+  }
+  SECTION("after a stop, run() starts afresh and awaits callbacks again") {
+    runner r;
+    r.start(io, m);
+    m.stop();
+    io.poll();
+    REQUIRE(r.done);
+    log.clear();
+    runner again;
+    again.start(io, m);
+    tactus::testing::advance(io, 10s);
+    // The ten-second callback overran 19 grid points: skipped (the default policy); the next
+    // one is on the grid at 10 s, beat index 20.
+    CHECK(log == std::vector<std::string>{"start 0", "end 0", "after 0", "start 20"});
+    m.stop();
+    io.poll();
+    CHECK(again.done);
+  }
+}
+
+TEST_CASE("stop() from a callback: the callbacks after it on that grid point are not called") {
+  mc::reset();
+  asio::io_context io;
+  metronome m{io.get_executor(), bpm{120}};
+  std::vector<std::string> log;
+  m.on_beat([&](const beat& b) {
+    log.push_back("first " + std::to_string(b.index));
+    if (b.index == 1) m.stop();
+  });
+  m.on_beat([&](const beat& b) { log.push_back("second " + std::to_string(b.index)); });
+  std::optional<std::error_code> waited;
+  runner r;
+  r.start(io, m);
+  m.async_wait_beat([&](std::error_code ec, beat) { waited = ec; });
+  step(io, m);
+  io.poll();
+  CHECK(r.done);
+  CHECK(log == std::vector<std::string>{"first 0", "second 0", "first 1"});
+  REQUIRE(waited);  // a wait for the next beat, registered during beat 0, hears beat 1
+  CHECK_FALSE(*waited);
+}
+
 TEST_CASE("any coroutine can await the grid") {
   mc::reset();
   asio::io_context io;

@@ -10,6 +10,9 @@
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/basic_waitable_timer.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -23,6 +26,7 @@
 #include <iostream>
 #include <optional>
 #include <stdexcept>
+#include <system_error>
 #include <type_traits>
 
 // The metronome: a coroutine that wakes on every grid point of a tempo timeline and awaits the
@@ -111,67 +115,47 @@ class basic_metronome {
   void set_late_threshold(duration d) noexcept { late_threshold_ = d; }
 
   /// The metronome coroutine: co_spawn it on the executor. Returns when stop() is called or
-  /// when the coroutine is cancelled through its cancellation slot (both cleanly, without
-  /// throwing); pending async waits then complete with asio::error::operation_aborted.
-  /// Throws std::logic_error if the metronome is already running.
+  /// when the coroutine is cancelled through its cancellation slot (terminal; both cleanly,
+  /// without throwing); pending async waits then complete with asio::error::operation_aborted.
+  /// Either way a callback that is awaiting something is cancelled too (its operation completes
+  /// with operation_aborted; the resulting exception is not reported), and the callbacks of
+  /// that grid point not yet called are not called. Throws std::logic_error if already running.
   asio::awaitable<void> run() { return run(start_options{}); }
   asio::awaitable<void> run(start_options options) {
     if (running_) throw std::logic_error("tactus::metronome: run() while already running");
     running_ = true;
     stop_requested_ = false;
+    cancelled_ = false;
     struct on_exit {
       basic_metronome* self;
+      asio::cancellation_slot outer;
       ~on_exit() {
+        if (outer.is_connected()) outer.clear();
+        self->cancel_.slot().clear();
         self->running_ = false;
         self->waiters_.complete_all(asio::error::operation_aborted, beat_type{});
       }
-    } guard{this};
-
-    const auto now = Clock::now();
-    auto start = now;
-    if (options.quantum > beats{0}) {
-      const timeline_type grid(timeline_.tempo(), options.origin);
-      start = grid.time_at(grid.next_multiple(now, options.quantum));
-    }
-    timeline_ = timeline_type(timeline_.tempo(), start, beats{0});
-    pending_.reset();
-    next_tick_ = 0;
-    index_ = 0;
-    paused_ = options.paused;
-    std::int64_t skipped_run = 0;
-    // A handle on this coroutine's cancellation state: cancelled() reads it live.
-    const auto cancel_state = co_await asio::this_coro::cancellation_state;
-
-    for (;;) {
-      if (stop_requested_) co_return;
-      if (cancel_state.cancelled() != asio::cancellation_type::none) co_return;
-      const auto deadline = paused_ ? time_point::max() : deadline_of(next_tick_);
-      if (paused_ || Clock::now() < deadline) {
-        timer_.expires_at(deadline);
-        std::error_code ec;
-        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        continue;  // woken, re-timed by a tempo change, stopped or cancelled: look again
-      }
-      const auto fired = Clock::now();
-      if (policy_ == overrun_policy::skip && fired - deadline > skip_after()) {
-        const auto first_due = first_tick_at_or_after(fired);
-        skipped_run += first_due - next_tick_;
-        skipped_ += first_due - next_tick_;
-        index_ += first_due - next_tick_;
-        next_tick_ = first_due;
-        continue;
-      }
-      co_await deliver(make_beat(next_tick_, deadline, fired, skipped_run));
-      skipped_run = 0;
-      ++next_tick_;
-      ++index_;
-    }
+    };
+    // The grid loop runs as a child coroutine whose cancellation slot is our own signal, so that
+    // stop() can cancel whatever it awaits, a callback's operation included (a callback awaited
+    // inline shares the loop's cancellation state). This coroutine's own cancellation is
+    // forwarded to that signal.
+    auto state = co_await asio::this_coro::cancellation_state;
+    on_exit guard{this, state.slot()};
+    if (guard.outer.is_connected())
+      guard.outer.assign([this](asio::cancellation_type type) {
+        if ((type & asio::cancellation_type::terminal) != asio::cancellation_type::none) cancelled_ = true;
+        cancel_.emit(type);
+      });
+    co_await asio::co_spawn(ex_, grid_loop(options), asio::bind_cancellation_slot(cancel_.slot(), asio::use_awaitable));
   }
 
-  /// Asks run() to return: before the next grid point, or after the callbacks in progress.
+  /// Asks run() to return: before the next grid point, or at once from a callback (a callback
+  /// awaiting something is cancelled; see run()).
   void stop() {
     stop_requested_ = true;
     timer_.cancel();
+    if (running_) cancel_.emit(asio::cancellation_type::terminal);
   }
 
   /// Changes the tempo. Inside a callback, the current grid point stays where it was and the
@@ -307,6 +291,49 @@ class basic_metronome {
         token, kind, p);
   }
 
+  // The grid: wakes on each grid point (absolute deadlines from the timeline) and delivers it.
+  asio::awaitable<void> grid_loop(start_options options) {
+    const auto now = Clock::now();
+    auto start = now;
+    if (options.quantum > beats{0}) {
+      const timeline_type grid(timeline_.tempo(), options.origin);
+      start = grid.time_at(grid.next_multiple(now, options.quantum));
+    }
+    timeline_ = timeline_type(timeline_.tempo(), start, beats{0});
+    pending_.reset();
+    next_tick_ = 0;
+    index_ = 0;
+    paused_ = options.paused;
+    std::int64_t skipped_run = 0;
+    // A handle on this coroutine's cancellation state: cancelled() reads it live.
+    const auto cancel_state = co_await asio::this_coro::cancellation_state;
+
+    for (;;) {
+      if (stop_requested_) co_return;
+      if (cancel_state.cancelled() != asio::cancellation_type::none) co_return;
+      const auto deadline = paused_ ? time_point::max() : deadline_of(next_tick_);
+      if (paused_ || Clock::now() < deadline) {
+        timer_.expires_at(deadline);
+        std::error_code ec;
+        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;  // woken, re-timed by a tempo change, stopped or cancelled: look again
+      }
+      const auto fired = Clock::now();
+      if (policy_ == overrun_policy::skip && fired - deadline > skip_after()) {
+        const auto first_due = first_tick_at_or_after(fired);
+        skipped_run += first_due - next_tick_;
+        skipped_ += first_due - next_tick_;
+        index_ += first_due - next_tick_;
+        next_tick_ = first_due;
+        continue;
+      }
+      co_await deliver(make_beat(next_tick_, deadline, fired, skipped_run));
+      skipped_run = 0;
+      ++next_tick_;
+      ++index_;
+    }
+  }
+
   beats tick_position(std::int64_t tick) const noexcept {
     return beats(static_cast<double>(tick) / sub_.ticks_per_beat());
   }
@@ -364,16 +391,29 @@ class basic_metronome {
     current_ = b;
     in_callback_ = true;
     // Index, not iterators: a callback may register another (deque keeps references valid).
-    for (std::size_t i = 0; i < callbacks_.size(); ++i) {
+    for (std::size_t i = 0; i < callbacks_.size() && !ending(); ++i) {
       try {
         if (callbacks_[i].sync) callbacks_[i].sync(b);
         else if (callbacks_[i].async) co_await callbacks_[i].async(b);
       } catch (...) {
-        report(std::current_exception(), b);
+        if (!ending() || !is_abort(std::current_exception())) report(std::current_exception(), b);
       }
     }
     in_callback_ = false;
     waiters_.complete_if([&b](const detail::wait_target& t) { return t.matches(b); }, b);
+  }
+
+  // stop() or the cancellation of run(): no further callback, and the abort it causes in an
+  // awaiting callback is not an error.
+  bool ending() const noexcept { return stop_requested_ || cancelled_; }
+  static bool is_abort(std::exception_ptr e) noexcept {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::system_error& x) {
+      return x.code() == asio::error::operation_aborted;
+    } catch (...) {
+    }
+    return false;
   }
 
   void report(std::exception_ptr e, const beat_type& b) noexcept {
@@ -390,6 +430,7 @@ class basic_metronome {
 
   executor_type ex_;
   asio::basic_waitable_timer<Clock> timer_;
+  asio::cancellation_signal cancel_;  // the grid loop's cancellation slot (see run())
   timeline_type timeline_;
   meter meter_;
   subdivision sub_;
@@ -408,6 +449,7 @@ class basic_metronome {
   std::int64_t skipped_ = 0;
   bool running_ = false;
   bool stop_requested_ = false;
+  bool cancelled_ = false;  // run() was cancelled through its slot
   bool paused_ = false;
   bool in_callback_ = false;
 };
