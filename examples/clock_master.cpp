@@ -48,8 +48,8 @@ int main(int argc, char** argv) try {
   midi::output out = port.empty() ? midi::output(io.get_executor(), midi::virtual_port, out_options)
                                   : midi::output(io.get_executor(), port, out_options);
   midi::clock_master master{io.get_executor(), out, tactus::bpm{bpm}};
-  std::fprintf(stderr, "clock at %.2f BPM to %s%s (Ctrl-C to stop)\n", bpm,
-               port.empty() ? "virtual port tactus-master:" : "", out.port_name().c_str());
+  std::fprintf(stderr, "clock at %.2f BPM to %s%s (Ctrl-C to stop)\n", bpm, port.empty() ? "virtual port " : "",
+               out.port_name().c_str());
 
   // Ctrl-C and --seconds cancel run(), which then sends STOP and returns.
   asio::cancellation_signal cancel;

@@ -67,6 +67,8 @@ TEST_CASE("listing and matching ports") {
   const std::string vin_name = "ports-in:Virtual In", vout_name = "ports-out:Virtual Out";
 
   SECTION("our virtual input is a destination, our virtual output a source") {
+    CHECK(vin.port_name() == vin_name);  // the name others see and open
+    CHECK(vout.port_name() == vout_name);
     CHECK(contains(output_ports(), vin_name));
     CHECK(contains(input_ports(), vout_name));
     CHECK_FALSE(contains(input_ports(), vin_name));

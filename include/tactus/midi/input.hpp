@@ -134,7 +134,7 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
 
   void open_virtual() {
     client_ = open_client<RtMidiIn>(opts_.backend, opts_.client_name);
-    connected_name_ = opts_.port_name;
+    connected_name_ = opts_.client_name + ":" + opts_.port_name;  // as others list it
     start(true, 0);
   }
 
@@ -466,7 +466,8 @@ class input {
 
   executor_type get_executor() const noexcept { return impl_->executor(); }
 
-  /// Full name of the port we read from (JACK: "client:port"); for a virtual port, our port name.
+  /// Full name of the port we read from (JACK: "client:port"); for a virtual port, ours as others
+  /// list it, "client_name:port_name" (see output::port_name).
   const std::string& port_name() const noexcept { return impl_->port_name(); }
   /// False after the port vanished, until it is back (see input_options::rescan_interval).
   bool connected() const noexcept { return impl_->connected(); }

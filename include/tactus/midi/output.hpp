@@ -165,7 +165,7 @@ class output {
     c = detail::open_client<RtMidiOut>(impl_->opts_.backend, impl_->opts_.client_name);
     c.midi->openVirtualPort(impl_->opts_.port_name);
     c.errors->take_or_throw("opening virtual output port");
-    impl_->port_name_ = impl_->opts_.port_name;
+    impl_->port_name_ = impl_->opts_.client_name + ":" + impl_->opts_.port_name;  // as others list it
   }
 
   output(output&&) noexcept = default;
@@ -183,7 +183,9 @@ class output {
   ~output() { close_noexcept(); }
 
   executor_type get_executor() const noexcept { return impl_->ex_; }
-  /// Full name of the port we write to (JACK: "client:port"); for a virtual port, our port name.
+  /// Full name of the port we write to (JACK: "client:port"); for a virtual port, ours as others
+  /// list it, "client_name:port_name" (what they open by name; under ALSA the listing adds the
+  /// client and port numbers; JACK renames a second client of the same name "name-01").
   const std::string& port_name() const noexcept { return impl_->port_name_; }
   bool is_open() const noexcept { return impl_ && impl_->client_.midi != nullptr; }
   api backend() const noexcept { return impl_->client_.backend; }
