@@ -17,9 +17,11 @@
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -74,7 +76,7 @@ int main(int argc, char** argv) try {
   in_options.client_name = "tactus-clock";
   midi::input in = opt.port.empty() ? midi::input(io.get_executor(), midi::virtual_port, in_options)
                                     : midi::input(io.get_executor(), opt.port, in_options);
-  std::fprintf(stderr, "following %s%s (Ctrl-C to stop)\n", opt.port.empty() ? "virtual port tactus-clock:" : "",
+  std::fprintf(stderr, "following %s%s (Ctrl-C to stop)\n", opt.port.empty() ? "virtual port " : "",
                in.port_name().c_str());
 
   tactus::metronome m{io.get_executor(), tactus::bpm{120}};
@@ -112,10 +114,25 @@ int main(int argc, char** argv) try {
     if (e) std::rethrow_exception(e);
   };
   asio::co_spawn(io, m.run({.paused = true}), rethrow);
-  asio::co_spawn(io, follow.run(), [&](std::exception_ptr e) {
-    m.stop();  // the follower returned: nothing more to follow
-    rethrow(e);
-  });
+
+  // While stopped no beat comes, but most sources keep sending clock: the live line shows the
+  // source's tempo twice a second while messages arrive.
+  asio::steady_timer idle(io);
+  std::uint64_t seen = 0;
+  std::function<void()> show_idle = [&] {
+    idle.expires_after(std::chrono::milliseconds(500));
+    idle.async_wait([&](std::error_code ec) {
+      if (ec) return;
+      const bool arriving = in.received() >= seen + 6;  // pulses: 6 in 500 ms is 30 BPM
+      seen = in.received();
+      if (!opt.json && arriving && follow.state() != midi::transport_state::playing && follow.tempo()) {
+        std::printf("\r          %7.2f BPM  %-8s (clock arriving)   ", tempo(), name(follow.state()));
+        std::fflush(stdout);
+      }
+      show_idle();
+    });
+  };
+  show_idle();
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer deadline(io);
@@ -123,7 +140,13 @@ int main(int argc, char** argv) try {
     follow.stop();
     signals.cancel();
     deadline.cancel();
+    idle.cancel();
   };
+  asio::co_spawn(io, follow.run(), [&](std::exception_ptr e) {
+    m.stop();  // the follower returned (Ctrl-C, --seconds, the port closed): nothing more to follow
+    finish();
+    rethrow(e);
+  });
   signals.async_wait([&](std::error_code ec, int) {
     if (!ec) finish();
   });
