@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: BSL-1.0
+#pragma once
+
+#include <tactus/midi/message.hpp>
+#include <tactus/midi/ports.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+// What an input delivers (timed_message) and how it is opened (input_options): the public types
+// of the input bridge, apart from the bridge (input.hpp) so that its internals
+// (detail/input_bridge.hpp) can use them.
+
+namespace tactus::midi {
+
+/// A received message with its arrival time.
+struct timed_message {
+  message msg;
+  /// steady_clock::now() taken in RtMidi's callback, as early as we can see the message.
+  std::chrono::steady_clock::time_point time;
+  /// RtMidi's time since the previous message of this port, in seconds (0 for the first).
+  double delta_seconds = 0;
+};
+
+struct input_options {
+  api backend = api::automatic;
+  std::string client_name = "tactus";  // our MIDI client (JACK: the part before ':')
+  std::string port_name = "in";        // our own port; for a virtual port the name others see
+  std::size_t capacity = 1024;         // queued messages before the newest are dropped
+  /// Longer sysex are dropped (and counted in dropped()). A slot's buffer grows once to the
+  /// longest sysex it has carried; that growth is the only allocation in RtMidi's thread.
+  std::size_t max_sysex_bytes = 64 * 1024;
+  bool receive_sysex = true;
+  bool receive_timing = true;           // clock (0xF8) and MTC quarter frame (0xF1), as RtMidi
+                                        // defines it; start, stop, continue always pass
+  bool receive_active_sensing = false;  // 0xFE every 300 ms from many devices: off by default
+  /// How often a port opened by name is checked for having vanished or come back; zero
+  /// disables the check. While it runs, the input keeps its executor busy (run() does not return).
+  std::chrono::milliseconds rescan_interval{500};
+};
+
+}  // namespace tactus::midi
