@@ -105,6 +105,7 @@ class private_jack {
 // The raw RtMidi sender: a virtual JACK output port the bridge connects to.
 struct sender {
   sender() : out(RtMidi::UNIX_JACK, "bench-sender") { out.openVirtualPort("src"); }
+  ~sender() { midi::detail::quiesce(out); }  // RtMidi's own close can crash libjack
   void send(int i) {
     const unsigned char b[3] = {0x90, static_cast<unsigned char>(i % 128),
                                 static_cast<unsigned char>(1 + (i / 128) % 127)};

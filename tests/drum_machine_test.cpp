@@ -4,6 +4,7 @@
 // CTest fixture. What reaches the port is checked against the pattern: every note, on the 16th
 // grid, every note ended, then panic; the same after Ctrl-C; the recording equals what was
 // played; without any MIDI backend it still plays and writes its file.
+#include <tactus/midi/detail/rtmidi_close.hpp>
 #include <tactus/midi/message.hpp>
 #include <tactus/midi/smf.hpp>
 
@@ -77,7 +78,7 @@ class capture {
     in_.setCallback(&capture::callback, this);
     in_.openVirtualPort("in");
   }
-  ~capture() { in_.closePort(); }
+  ~capture() { tactus::midi::detail::quiesce(in_); }  // RtMidi's own close can crash libjack
 
   std::vector<timed> messages() {
     std::lock_guard lock(mutex_);
@@ -284,8 +285,10 @@ TEST_CASE("Ctrl-C ends it at once, every note ended, exit 0") {
 
 TEST_CASE("MIDI clock: following a master at 97.3 BPM, notes on its 16ths, every note ended on STOP") {
   capture cap;
-  RtMidiOut clk(RtMidi::UNIX_JACK, "dmclock");  // the clock master: a raw port, pulses from a thread
-  clk.openVirtualPort("out");
+  struct raw_out : RtMidiOut {  // the clock master: a raw port, pulses from a thread
+    raw_out() : RtMidiOut(RtMidi::UNIX_JACK, "dmclock") { openVirtualPort("out"); }
+    ~raw_out() { tactus::midi::detail::quiesce(*this); }  // RtMidi's own close can crash libjack
+  } clk;
   // The capture hears the clock too: pulses and notes stamped by the same JACK cycles.
   REQUIRE(std::system("jack_connect dmclock:out dmcap:in") == 0);
   const auto p = drum_machine::builtin_pattern("four-on-the-floor");

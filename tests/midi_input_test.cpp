@@ -33,6 +33,7 @@ namespace {
 // A raw RtMidi sender: a virtual JACK output port "<client>:src" that the input connects to.
 struct sender {
   explicit sender(const std::string& client) : out(RtMidi::UNIX_JACK, client) { out.openVirtualPort("src"); }
+  ~sender() { tactus::midi::detail::quiesce(out); }  // RtMidi's own close can crash libjack
   void send(const message& m) { out.sendMessage(m.bytes().data(), m.bytes().size()); }
   RtMidiOut out;
 };

@@ -38,7 +38,7 @@ class capture {
     in_.setCallback(&capture::callback, this);
     in_.openVirtualPort("in");
   }
-  ~capture() { in_.closePort(); }
+  ~capture() { tactus::midi::detail::quiesce(in_); }  // RtMidi's own close can crash libjack
 
   /// Waits until `n` messages arrived, then a little longer to catch any extra one.
   std::vector<message> wait_for(std::size_t n, clock_type::duration timeout = 10s) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include <tactus/midi/detail/rtmidi_close.hpp>
+
 #include <RtMidi.h>
 #include <algorithm>
 #include <cctype>
@@ -122,11 +124,12 @@ class rtmidi_errors {
   std::vector<entry> entries_;
 };
 
-/// An RtMidiIn or RtMidiOut whose errors go to `errors` (declared first: it outlives the client).
+/// An RtMidiIn or RtMidiOut whose errors go to `errors` (declared first: it outlives the client),
+/// closed safely (see rtmidi_close.hpp). Reset `midi` before replacing the whole client.
 template <class RtMidiT>
 struct rtmidi_client {
   std::unique_ptr<rtmidi_errors> errors = std::make_unique<rtmidi_errors>();
-  std::unique_ptr<RtMidiT> midi;
+  std::unique_ptr<RtMidiT, rtmidi_deleter> midi;
   api backend = api::automatic;
 };
 

@@ -169,7 +169,7 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
     closing_.store(true, std::memory_order_seq_cst);
     // acquire: pairs with the callback's release decrement; its queue writes happened before.
     while (in_callback_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
-    // Destroying RtMidiIn closes the port and the JACK client, which waits for RtMidi's thread.
+    // Destroying RtMidiIn (quiesced: see rtmidi_close.hpp) stops RtMidi's thread, then closes.
     // We do not call cancelCallback(): RtMidi's JACK thread tests and calls the callback pointer
     // without synchronisation, so clearing it while the client runs can make it call null.
     try {
@@ -302,10 +302,14 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
                                           " dropped so far)");
   }
 
-  void start(bool is_virtual, unsigned index) {
-    auto& in = *client_.midi;
+  void configure(RtMidiIn& in) {
     in.ignoreTypes(!opts_.receive_sysex, !opts_.receive_timing, !opts_.receive_active_sensing);
     in.setCallback(&input_impl::rtmidi_callback, this);
+  }
+
+  void start(bool is_virtual, unsigned index) {
+    auto& in = *client_.midi;
+    configure(in);
     if (is_virtual) in.openVirtualPort(opts_.port_name);
     else in.openPort(index, opts_.port_name);
     client_.errors->take_or_throw(is_virtual ? "opening virtual input port" : "opening input port " + connected_name_);
@@ -341,14 +345,20 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
       it = std::find_if(names.begin(), names.end(), [&](auto& n) { return lower(n).find(key) != std::string::npos; });
     }
     if (it == names.end()) return;
-    in.closePort();
-    in.openPort(unsigned(it - names.begin()), opts_.port_name);
-    auto errs = client_.errors->take();
-    if (!errs.empty()) {
-      for (auto& e : errs) report(io_errc::backend_error, e.text);
-      return;
+    const std::string target = *it;
+    // On a fresh client: reopening the port of a running one would unregister it while active,
+    // which libjack does not survive reliably (see rtmidi_close.hpp).
+    try {
+      client_.midi.reset();
+      client_ = open_client<RtMidiIn>(opts_.backend, opts_.client_name);
+      configure(*client_.midi);
+      client_.midi->openPort(find_port(*client_.midi, target, "input"), opts_.port_name);
+      client_.errors->take_or_throw("reopening input port " + target);
+    } catch (const std::exception& e) {
+      report(io_errc::backend_error, e.what());
+      return;  // tried again at the next rescan
     }
-    connected_name_ = *it;
+    connected_name_ = target;
     connected_ = true;
     report(io_errc::port_reconnected, connected_name_);
   }
