@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -417,5 +418,280 @@ TEST_CASE("smf I/O errors name the path", "[midi][smf]") {
   }
   SECTION("reading a directory") {
     CHECK_THROWS_AS(smf_read(std::filesystem::temp_directory_path()), std::system_error);
+  }
+}
+
+namespace {
+
+// The tempo (us a quarter) a file's own map has in force at each time: that of the last change
+// whose time is at or before it. The changes' times are computed once.
+struct file_tempo {
+  explicit file_tempo(const tactus::midi::smf_file& f) : map(f.tempo_map()) {
+    for (const auto& c : map) at.push_back(f.time_at(c.tick));
+  }
+  std::chrono::microseconds operator()(std::chrono::nanoseconds t) const {
+    const auto i = std::upper_bound(at.begin(), at.end(), t) - at.begin();
+    return i == 0 ? 500'000us : map[std::size_t(i - 1)].quarter;
+  }
+  std::vector<tactus::midi::smf_tempo_change> map;
+  std::vector<std::chrono::nanoseconds> at;
+};
+
+// |back - t| is at most half a tick at `quarter` (plus the half nanosecond time_at rounds to).
+bool within_half_tick(std::chrono::nanoseconds back, std::chrono::nanoseconds t, std::chrono::microseconds quarter,
+                      int tpq) {
+  const auto err = back > t ? back - t : t - back;
+  return err.count() * 2 * tpq <= quarter.count() * 1000 + tpq;
+}
+
+}  // namespace
+
+TEST_CASE("smf_writer records tempo changes and reads back the times it recorded", "[midi][smf][tempo]") {
+  using tactus::bpm;
+  // 120 -> 97.3 -> 174 -> 61.5 bpm, the changes at times that fall between ticks.
+  smf_writer w{480, 500'000us};
+  w.set_tempo(3'700'000'123ns, bpm{97.3});
+  w.set_tempo(9'123'456'789ns, bpm{174});
+  w.set_tempo(14'000'000'001ns, bpm{61.5});
+  REQUIRE(w.tempo_map().size() == 4);
+  CHECK(w.tempo_map()[1].quarter == 616'650us);  // 60e6 / 97.3 = 616649.5, rounded
+  CHECK(w.tempo_map()[2].quarter == 344'828us);
+  CHECK(w.tempo_map()[3].quarter == 975'610us);
+  CHECK(w.tempo_map()[1].tick == 3552);  // 3.7 s at 120 bpm: 7.4 quarters
+
+  // An event every 5 to 7 ms for 20 s on two tracks, added in a shuffled order: more than two
+  // ticks apart at any of these tempos, so tick order is time order.
+  std::mt19937 rng{7};
+  std::vector<std::chrono::nanoseconds> times;
+  for (std::int64_t k = 0; k < 4000; ++k)
+    times.push_back(
+        std::chrono::nanoseconds(k * 5'000'000 + std::uniform_int_distribution<std::int64_t>(0, 2'000'000)(rng)));
+  auto msg = [](std::size_t k) { return message::note_on(int(k % 16), int(k % 128), int(1 + k % 127)); };
+  std::vector<std::size_t> order(times.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::shuffle(order.begin(), order.end(), rng);
+  for (auto k : order) w.add(times[k], msg(k), int(k % 2));
+
+  auto check_file = [&](const tactus::midi::smf_file& f, const std::vector<smf_event>& events,
+                        const std::vector<std::size_t>& index) {
+    REQUIRE(events.size() == index.size());
+    const file_tempo tempo_at(f);
+    bool all_within = true, all_match = true;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const auto k = index[i];
+      all_match = all_match && events[i].msg == msg(k) && events[i].tick == w.to_tick(times[k]);
+      all_within = all_within && within_half_tick(f.time_at(events[i].tick), times[k], tempo_at(times[k]), 480);
+    }
+    CHECK(all_match);
+    CHECK(all_within);
+  };
+
+  SECTION("format 1: the changes in the conductor track, every event back within half a tick") {
+    const auto f = smf_read(w.bytes(1));
+    REQUIRE(f.tracks.size() == 2);
+    CHECK(f.tempo_map() == w.tempo_map());
+    CHECK(f.tracks[1].meta.empty());
+    for (std::size_t track = 0; track < 2; ++track) {
+      std::vector<std::size_t> index;
+      for (std::size_t k = track; k < times.size(); k += 2) index.push_back(k);
+      check_file(f, f.tracks[track].events, index);
+    }
+  }
+  SECTION("format 0: the same, merged") {
+    const auto f = smf_read(w.bytes(0));
+    REQUIRE(f.tracks.size() == 1);
+    CHECK(f.tempo_map() == w.tempo_map());
+    std::vector<std::size_t> index(times.size());
+    for (std::size_t k = 0; k < index.size(); ++k) index[k] = k;
+    check_file(f, f.tracks[0].events, index);
+  }
+  SECTION("each change lands within half a tick (of the tempo before it) of its time") {
+    const auto f = smf_read(w.bytes());
+    const auto map = f.tempo_map();
+    CHECK(within_half_tick(f.time_at(map[1].tick), 3'700'000'123ns, map[0].quarter, 480));
+    CHECK(within_half_tick(f.time_at(map[2].tick), 9'123'456'789ns, map[1].quarter, 480));
+    CHECK(within_half_tick(f.time_at(map[3].tick), 14'000'000'001ns, map[2].quarter, 480));
+  }
+  SECTION("events added before the changes were set land on the same ticks") {
+    smf_writer early{480, 500'000us};
+    for (auto k : order) early.add(times[k], msg(k), int(k % 2));
+    early.set_tempo(3'700'000'123ns, bpm{97.3});
+    early.set_tempo(9'123'456'789ns, bpm{174});
+    early.set_tempo(14'000'000'001ns, bpm{61.5});
+    CHECK(early.bytes() == w.bytes());
+  }
+}
+
+TEST_CASE("smf_writer: a thousand tempo changes and no drift", "[midi][smf][tempo]") {
+  // A tempo change every 0.3 to 1.3 s for about 13 minutes, 40..240 bpm to the microsecond,
+  // 7 ticks a quarter so a tick is long and its rounding large: an error of half a tick per
+  // change, if it were kept, would add up to minutes. Every event still reads back within half
+  // a tick.
+  std::mt19937 rng{1234};
+  smf_writer w{7, 500'000us};
+  std::vector<std::chrono::nanoseconds> times;
+  std::chrono::nanoseconds t{0};
+  for (int change = 0; change < 1000; ++change) {
+    t += std::chrono::nanoseconds(std::uniform_int_distribution<std::int64_t>(300'000'000, 1'300'000'000)(rng));
+    w.set_tempo(t, std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(250'000, 1'500'000)(rng)));
+    times.push_back(t + std::chrono::nanoseconds(std::uniform_int_distribution<std::int64_t>(0, 299'999'999)(rng)));
+  }
+  for (auto at : times) w.add(at, message::note_on(0, 60, 100));
+  const auto f = smf_read(w.bytes());
+  CHECK(f.tempo_map().size() == 1001);
+  const file_tempo tempo_at(f);
+  bool all_within = true;
+  for (std::size_t i = 0; i < times.size(); ++i)
+    all_within = all_within && within_half_tick(f.time_at(f.tracks[0].events[i].tick), times[i], tempo_at(times[i]), 7);
+  CHECK(all_within);
+}
+
+TEST_CASE("smf_writer writes the exact bytes of a tempo change", "[midi][smf][tempo]") {
+  smf_writer w{96, 500'000us};
+  w.set_tempo(1s, 250'000us);               // 1 s at 120 bpm, 96 ticks a quarter: tick 192
+  w.add(1500ms, message::note_off(0, 60));  // 192 + 0.5 s at 240 bpm: tick 384
+  w.add(1s, message::note_on(0, 62, 100));  // on the change's tick: after the change
+  w.add(0s, message::note_on(0, 60, 100));
+  const bytes expected{
+      'M',  'T',  'h',  'd',  0x00, 0x00, 0x00, 0x06,  // header chunk, length 6
+      0x00, 0x01, 0x00, 0x01, 0x00, 0x60,              // format 1, 1 track, 96 ticks per quarter
+      'M',  'T',  'r',  'k',  0x00, 0x00, 0x00, 0x20,  // track chunk, 32 bytes
+      0x00, 0xFF, 0x51, 0x03, 0x07, 0xA1, 0x20,        // tempo 500000 us at tick 0
+      0x00, 0x90, 0x3C, 0x64,                          // note on at tick 0
+      0x81, 0x40, 0xFF, 0x51, 0x03, 0x03, 0xD0, 0x90,  // delta 192: tempo 250000 us
+      0x00, 0x90, 0x3E, 0x64,                          // note on, same tick
+      0x81, 0x40, 0x80, 0x3C, 0x00,                    // delta 192: note off
+      0x00, 0xFF, 0x2F, 0x00,                          // end of track
+  };
+  CHECK(w.bytes() == expected);
+  const auto f = smf_read(expected);
+  CHECK(f.time_at(192) == 1s);
+  CHECK(f.time_at(384) == 1500ms);
+  CHECK(f.time_at(96) == 500ms);
+
+  SECTION("a change after the last event is written after it, in the first track only") {
+    w.set_tempo(2s, 1'000'000us);  // tick 384 + 0.5 s at 240 bpm: 576
+    w.add(0s, message::note_on(1, 1, 1), 1);
+    const auto g = smf_read(w.bytes());
+    REQUIRE(g.tracks.size() == 2);
+    CHECK(g.tempo_map().back() == tactus::midi::smf_tempo_change{576, 1'000'000us});
+    CHECK(g.tracks[0].meta.back().tick == 576);
+    CHECK(g.tracks[1].meta.empty());
+    CHECK(g.time_at(576 + 96) == 3s);
+  }
+  SECTION("tick-based changes and events") {
+    smf_writer t{96, 500'000us};
+    t.set_tempo_at_tick(192, 250'000us);
+    t.add_at_tick(0, message::note_on(0, 60, 100));
+    t.add_at_tick(192, message::note_on(0, 62, 100));
+    t.add(1500ms, message::note_off(0, 60));
+    CHECK(t.bytes() == expected);
+  }
+}
+
+TEST_CASE("smf_writer set_tempo: at 0, on one tick, out of order, out of range", "[midi][smf][tempo]") {
+  using tactus::bpm;
+  auto tempo_events = [](const bytes& b) {
+    std::size_t n = 0;
+    for (const auto& t : smf_read(b).tracks)
+      for (const auto& m : t.meta) n += m.type == 0x51;
+    return n;
+  };
+  smf_writer w{480, 500'000us};
+  SECTION("at time 0 it replaces the initial tempo: one FF 51 at tick 0") {
+    w.set_tempo(0ns, bpm{90});
+    CHECK(w.quarter() == 666'667us);
+    CHECK(tempo_events(w.bytes()) == 1);
+    CHECK(smf_read(w.bytes()).tempo_map() == std::vector<tactus::midi::smf_tempo_change>{{0, 666'667us}});
+    w.add(666'667us, message::note_on(0, 1, 1));
+    CHECK(smf_read(w.bytes()).tracks[0].events[0].tick == 480);
+  }
+  SECTION("on the tick of the previous change it replaces it; back to the tempo before, it removes it") {
+    w.set_tempo(1s, 400'000us);
+    w.set_tempo(1s + 100us, 300'000us);  // 0.1 ms: under half a tick (0.52 ms at 120 bpm)
+    CHECK(w.tempo_map() == std::vector<tactus::midi::smf_tempo_change>{{0, 500'000us}, {960, 300'000us}});
+    w.set_tempo(1s + 200us, 500'000us);
+    CHECK(w.tempo_map().size() == 1);
+    CHECK(tempo_events(w.bytes()) == 1);
+  }
+  SECTION("a change to the tempo in force writes nothing") {
+    w.set_tempo(1s, bpm{120});
+    w.set_tempo(2s, 500'000us);
+    CHECK(w.tempo_map().size() == 1);
+  }
+  SECTION("times must not decrease: the error names both") {
+    w.set_tempo(2s, 400'000us);
+    CHECK_THROWS_AS(w.set_tempo(1s, 300'000us), std::invalid_argument);
+    CHECK_THROWS_WITH(w.set_tempo(1500ms, 300'000us),
+                      Catch::Contains("1.500000000 s") && Catch::Contains("2.000000000 s"));
+    CHECK_NOTHROW(w.set_tempo(2s, 300'000us));  // the same time is fine: it replaces
+    CHECK(w.tempo_map().size() == 2);
+    CHECK_THROWS_AS(w.set_tempo_at_tick(1919, 300'000us), std::invalid_argument);
+    CHECK_THROWS_WITH(w.set_tempo_at_tick(100, 300'000us), Catch::Contains("tick 100") && Catch::Contains("tick 1920"));
+    w.set_tempo_at_tick(2000, 250'000us);  // 80 ticks at 0.3 s a quarter: 2.05 s
+    CHECK_THROWS_AS(w.set_tempo(2049ms, 400'000us), std::invalid_argument);
+    CHECK_NOTHROW(w.set_tempo(2050ms, 400'000us));
+  }
+  SECTION("ranges as the constructor's") {
+    CHECK_THROWS_AS(w.set_tempo(1s, 0us), std::invalid_argument);
+    CHECK_THROWS_AS(w.set_tempo(1s, 16'777'216us), std::invalid_argument);
+    CHECK_THROWS_AS(w.set_tempo(1s, bpm{3.5}), std::invalid_argument);
+    CHECK_NOTHROW(w.set_tempo(1s, bpm{3.6}));
+    CHECK_THROWS_AS(w.set_tempo(-1ns, 300'000us), std::out_of_range);
+  }
+  SECTION("clear() keeps the tempo at tick 0 and forgets the changes after it") {
+    w.set_tempo(0ns, bpm{100});
+    w.set_tempo(5s, bpm{50});
+    w.clear();
+    CHECK(w.tempo_map() == std::vector<tactus::midi::smf_tempo_change>{{0, 600'000us}});
+    CHECK_NOTHROW(w.set_tempo(1s, bpm{50}));
+  }
+}
+
+TEST_CASE("smf_writer maps a time through the tempo segment it falls in, whatever the order of add()",
+          "[midi][smf][tempo]") {
+  smf_writer w{480, 500'000us};              // 120 bpm
+  w.add(2500ms, message::note_on(0, 3, 1));  // added before the changes it follows
+  w.set_tempo(1s, 1'000'000us);              // 60 bpm from tick 960
+  w.set_tempo(2s, 250'000us);                // 240 bpm from tick 1440
+  w.add(1500ms, message::note_on(0, 2, 1));  // in the middle segment, added after the last change
+  w.add(500ms, message::note_on(0, 1, 1));   // in the first
+  CHECK(w.to_tick(500ms) == 480);
+  CHECK(w.to_tick(1s) == 960);
+  CHECK(w.to_tick(1500ms) == 1200);
+  CHECK(w.to_tick(2s) == 1440);
+  CHECK(w.to_tick(2500ms) == 2400);
+  const auto f = smf_read(w.bytes());
+  CHECK(f.tracks[0].events == std::vector<smf_event>{{480, message::note_on(0, 1, 1)},
+                                                     {1200, message::note_on(0, 2, 1)},
+                                                     {2400, message::note_on(0, 3, 1)}});
+  for (auto t : {500ms, 1000ms, 1500ms, 2000ms, 2500ms}) CHECK(f.time_at(w.to_tick(t)) == t);
+}
+
+TEST_CASE("smf_file::time_at", "[midi][smf][tempo]") {
+  SECTION("no tempo event: 120 bpm") {
+    const auto f = smf_read(file_of({0x00, 0xFF, 0x2F, 0x00}, 96));
+    CHECK(f.time_at(0) == 0ns);
+    CHECK(f.time_at(96) == 500ms);
+    CHECK(f.time_at(1) == 5'208'333ns);  // 500 ms / 96 = 5208333.3 ns
+    CHECK(f.time_at(2) == 10'416'667ns);
+  }
+  SECTION("two changes on one tick: the last holds") {
+    const auto f = smf_read(file_of({0x60, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40,  // tick 96: 1 s a quarter
+                                     0x00, 0xFF, 0x51, 0x03, 0x03, 0xD0, 0x90,  // tick 96: 0.25 s a quarter
+                                     0x00, 0xFF, 0x2F, 0x00},
+                                    96));
+    CHECK(f.time_at(96) == 500ms);
+    CHECK(f.time_at(192) == 750ms);
+  }
+  SECTION("SMPTE divisions") {
+    CHECK(smf_read(file_of({0x00, 0xFF, 0x2F, 0x00}, 0xE728)).time_at(1000) == 1s);      // 25 fps x 40: 1 ms a tick
+    CHECK(smf_read(file_of({0x00, 0xFF, 0x2F, 0x00}, 0xE364)).time_at(3000) == 1001ms);  // 29.97 fps x 100
+    CHECK_THROWS_AS(smf_read(file_of({0x00, 0xFF, 0x2F, 0x00}, 0xE700)).time_at(1), std::domain_error);
+  }
+  SECTION("beyond 2^63 ns") {
+    const auto f = smf_read(file_of({0x00, 0xFF, 0x51, 0x03, 0xFF, 0xFF, 0xFF, 0x00, 0xFF, 0x2F, 0x00}, 1));
+    CHECK(f.time_at(1'000'000) == std::chrono::nanoseconds(16'777'215'000'000'000));
+    CHECK_THROWS_AS(f.time_at(std::uint64_t(1) << 40), std::out_of_range);
   }
 }

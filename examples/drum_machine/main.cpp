@@ -286,6 +286,7 @@ int main(int argc, char** argv) try {
       co_return;
     }
     ++steps;
+    if (b.is_beat()) sink.tempo(b.tempo, b.scheduled);  // a followed clock changes it
     const int step = player.step_at(b);
     grid.show(step, b);
     co_await player.play(step, b);

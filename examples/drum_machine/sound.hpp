@@ -8,16 +8,17 @@
 
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <optional>
 
 // Where the notes go: a MIDI output for the drums and one for the bass (the same one if both
-// parts share a port, none without a MIDI backend), and a Standard MIDI File recording. Every
-// note passes through one note_sink, so the recording holds exactly the events sent live, and
-// the sink knows which notes sound: silence() ends each of them, then sends panic (CC 123 All
-// Notes Off, CC 64 Sustain off) on the channels used. close() and the destructor do both, so
-// every way out of the program leaves no note hanging.
+// parts share a port, none without a MIDI backend), and a Standard MIDI File recording, with the
+// tempo changes of a followed clock. Every note passes through one note_sink, so the recording
+// holds exactly the events sent live, and the sink knows which notes sound: silence() ends each
+// of them, then sends panic (CC 123 All Notes Off, CC 64 Sustain off) on the channels used.
+// close() and the destructor do both, so every way out of the program leaves no note hanging.
 
 namespace drum_machine {
 
@@ -32,11 +33,12 @@ class note_sink {
     int channel = 0;                            // 0-based
   };
 
-  /// `record`: the file written by close(), or none. `tempo` is the tempo written in the file.
+  /// `record`: the file written by close(), or none. `tempo`: the tempo the file starts at.
   note_sink(route drums, route bass, std::optional<std::filesystem::path> record, tactus::bpm tempo)
       : routes_{std::move(drums), std::move(bass)},
         record_(std::move(record)),
-        smf_(480, std::chrono::round<std::chrono::microseconds>(tempo.period())) {
+        smf_(480, std::chrono::round<std::chrono::microseconds>(tempo.period())),
+        tempo_(tempo) {
     smf_.set_track_name(0, "drums");
     smf_.set_track_name(1, "bass");
     smf_.set_time_signature(4, 4);
@@ -86,17 +88,29 @@ class note_sink {
     return record_;
   }
 
+  /// Records a tempo change in the file at `when` (call once a beat), if the tempo moved more
+  /// than 0.05 BPM from the last one recorded: a followed clock's estimate jitters by less.
+  void tempo(tactus::bpm t, clock::time_point when) {
+    if (std::abs(t.value() - tempo_.value()) <= 0.05) return;
+    tempo_ = t;
+    smf_.set_tempo(since_start(when), t);  // before the first note: the tempo at the start
+  }
+
   /// Note-ons and note-offs sent, for the summary line.
   long notes_played() const noexcept { return notes_; }
 
  private:
   static std::size_t index(part p) noexcept { return p == part::drums ? 0 : 1; }
 
+  clock::duration since_start(clock::time_point when) const {
+    return start_ ? std::max(when - *start_, clock::duration::zero()) : clock::duration::zero();
+  }
+
   void send(part p, const tactus::midi::message& m, clock::time_point when) {
     auto& r = routes_[index(p)];
     if (r.out && r.out->is_open()) r.out->send(m);
     if (!start_) start_ = when;  // the recording starts at the first note
-    smf_.add(std::max(when - *start_, clock::duration::zero()), m, static_cast<int>(index(p)));
+    smf_.add(since_start(when), m, static_cast<int>(index(p)));
     if (m.is_note_on()) ++notes_;
   }
 
@@ -104,6 +118,7 @@ class note_sink {
   std::array<std::array<bool, 128>, 2> open_{};
   std::optional<std::filesystem::path> record_;
   tactus::midi::smf_writer smf_;
+  tactus::bpm tempo_;  // the last one recorded
   std::optional<clock::time_point> start_;
   long notes_ = 0;
   bool closed_ = false;
