@@ -39,6 +39,8 @@ char* gdb_argv[] = {const_cast<char*>("timeout"),
                     const_cast<char*>("-ex"),
                     const_cast<char*>("info threads"),
                     const_cast<char*>("-ex"),
+                    const_cast<char*>("info sharedlibrary"),  // to place frames of stripped libraries
+                    const_cast<char*>("-ex"),
                     const_cast<char*>("thread apply all bt 40"),
                     nullptr};
 
