@@ -27,6 +27,7 @@
 
 namespace {
 
+#if !defined(TACTUS_TEST_SANITIZED)
 // Prepared before any crash: a signal handler may not allocate or format.
 char pid_text[32];
 char* gdb_argv[] = {const_cast<char*>("timeout"),
@@ -70,6 +71,7 @@ void on_crash(int sig) {
   std::signal(sig, SIG_DFL);
   ::raise(sig);
 }
+#endif
 
 void install_crash_reporter() {
 #if !defined(TACTUS_TEST_SANITIZED)
