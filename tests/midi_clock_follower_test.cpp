@@ -263,6 +263,38 @@ TEST_CASE("the clock is lost after two beats without a pulse, and comes back") {
   CHECK(std::abs(ms(r.seen[3].scheduled - r.src.pulse_sent[24 * 2 + 1 + 23])) < period_ns / 1e6);
 }
 
+TEST_CASE("pulses bunched by a stalled system are no tempo: no burst of beats, no spin") {
+  // A JACK client descheduled for a while delivers the pulses it missed in one cycle, all with
+  // one stamp: a fit through them is thousands of BPM (or none). Seen under ThreadSanitizer on
+  // a loaded machine, where the follower then handed the metronome a garbage tempo and its grid
+  // loop spun for good.
+  mc::reset(tp(1s));
+  rig r;
+  const double p = 60e9 / (120.0 * pulses_per_beat);
+  tp t = tp(1s);
+  auto deliver = [&](tp at, const message& m, int n = 1) {
+    tactus::testing::advance(r.io, at - mc::now());
+    for (int i = 0; i < n; ++i) r.f.on_message(m, at);
+    r.io.restart();
+    r.io.poll();
+  };
+  deliver(t, message::start());
+  for (int i = 0; i < 48; ++i) deliver(t + std::chrono::nanoseconds(std::llround((i + 1) * p)), message::clock());
+  t += std::chrono::nanoseconds(std::llround(49 * p));
+  deliver(t + 300ms, message::clock(), 48);  // a 300 ms stall, then two beats of pulses at once
+  CHECK_FALSE(r.f.tempo());                  // no tempo from that
+  for (const auto& b : r.seen) CHECK(b.tempo.value() <= 1000.0);
+  // Then the clock runs on: the follower finds 120 BPM again.
+  t += 300ms;
+  for (int i = 0; i < 96; ++i) deliver(t + std::chrono::nanoseconds(std::llround((i + 1) * p)), message::clock());
+  r.run_for(100ms);
+  REQUIRE(r.f.tempo());
+  CHECK(r.f.tempo()->value() == Approx(120).margin(0.5));
+  // 192 pulses are 8 beats: beats were skipped over the stall, never fired in a burst.
+  CHECK(r.seen.size() <= 9);
+  for (std::size_t i = 1; i < r.seen.size(); ++i) CHECK(r.seen[i].scheduled > r.seen[i - 1].scheduled);
+}
+
 TEST_CASE("a source that goes quiet after STOP is stopped, not lost") {
   mc::reset(tp(1s));
   rig r;

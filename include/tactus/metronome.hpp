@@ -305,6 +305,7 @@ class basic_metronome {
     index_ = 0;
     paused_ = options.paused;
     std::int64_t skipped_run = 0;
+    bool skipped_this_wake = false;  // skip at most once per wake-up: the loop always progresses
     // A handle on this coroutine's cancellation state: cancelled() reads it live.
     const auto cancel_state = co_await asio::this_coro::cancellation_state;
 
@@ -316,10 +317,15 @@ class basic_metronome {
         timer_.expires_at(deadline);
         std::error_code ec;
         co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        skipped_this_wake = false;
         continue;  // woken, re-timed by a tempo change, stopped or cancelled: look again
       }
       const auto fired = Clock::now();
-      if (policy_ == overrun_policy::skip && fired - deadline > skip_after()) {
+      // Skipping moves to the first grid point at or after `fired`; if the clock has moved past
+      // that one too by the next look (ticks shorter than this loop on a slow machine), it is
+      // delivered late rather than skipped again, so the loop never spins without delivering.
+      if (policy_ == overrun_policy::skip && !skipped_this_wake && fired - deadline > skip_after()) {
+        skipped_this_wake = true;
         const auto first_due = first_tick_at_or_after(fired);
         skipped_run += first_due - next_tick_;
         skipped_ += first_due - next_tick_;
@@ -329,6 +335,7 @@ class basic_metronome {
       }
       co_await deliver(make_beat(next_tick_, deadline, fired, skipped_run));
       skipped_run = 0;
+      skipped_this_wake = false;
       ++next_tick_;
       ++index_;
     }

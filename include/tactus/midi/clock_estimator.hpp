@@ -62,6 +62,11 @@ struct clock_estimator_config {
   /// Subtracted from every timestamp: the mean delay between a pulse leaving the source and its
   /// timestamp (for JACK, half the period, since events are stamped when the period is processed).
   std::chrono::nanoseconds latency{0};
+  /// The fastest tempo taken for one. A fit faster than this (or not positive) is no tempo:
+  /// tempo() and timeline() are nullopt. Pulses bunched by a stalled system (a JACK client
+  /// descheduled for a second delivers its pulses in one burst) otherwise read as thousands
+  /// of BPM, and a metronome following that would fire a burst of beats.
+  double max_bpm = 1000.0;
 };
 
 /// What on_pulse made of a pulse.
@@ -212,11 +217,12 @@ class clock_estimator {
     return {next_index_ - 1, kind};
   }
 
-  /// The estimated tempo, or nullopt before two pulses of a fit.
+  /// The estimated tempo, or nullopt before two pulses of a fit and while the fit is no
+  /// plausible tempo (see clock_estimator_config::max_bpm).
   std::optional<bpm> tempo() const noexcept {
     if (!fit_.valid) return std::nullopt;
     const double v = 60e9 / (fit_.slope * pulses_per_beat);
-    if (!(v <= bpm::max_value)) return std::nullopt;  // pulses microseconds apart: not a tempo
+    if (!(v > 0.0 && v <= config_.max_bpm && v <= bpm::max_value)) return std::nullopt;  // bunched: not a tempo
     return bpm(v);
   }
 
@@ -247,16 +253,18 @@ class clock_estimator {
   /// over with the newer anchor.
   std::optional<basic_timeline<Clock>> timeline() const noexcept {
     const auto t = pulse_time(fit_.index);
-    if (!t) return std::nullopt;
-    return basic_timeline<Clock>(*tempo(), *t, beats(double(fit_.index) / pulses_per_beat));
+    const auto v = tempo();
+    if (!t || !v) return std::nullopt;
+    return basic_timeline<Clock>(*v, *t, beats(double(fit_.index) / pulses_per_beat));
   }
 
   /// The index the next pulse will get if it comes on time: pulses counted since on_start,
   /// dropouts included (so pulse_count() / 24 is the current beat).
   std::int64_t pulse_count() const noexcept { return next_index_; }
 
-  /// True when the fit holds at least `lock_pulses` pulses: tempo and phase are trustworthy.
-  bool locked() const noexcept { return fit_.valid && fit_.n >= config_.lock_pulses; }
+  /// True when the fit holds at least `lock_pulses` pulses and is a plausible tempo: tempo and
+  /// phase are trustworthy (tempo() and timeline() then have a value).
+  bool locked() const noexcept { return fit_.valid && fit_.n >= config_.lock_pulses && tempo().has_value(); }
 
   /// Pulses in the current fit (outliers excluded).
   std::size_t fit_size() const noexcept { return fit_.valid ? fit_.n : 0; }

@@ -165,17 +165,20 @@ class basic_clock_follower {
     const auto& est = transport_.estimator();
     const std::int64_t pulse = transport_.pulse();
     const beats position(double(pulse) / pulses_per_beat);
-    if (est.locked()) last_tempo_ = *est.tempo();
+    if (est.locked()) last_tempo_ = est.tempo();
+    // The fit's own tempo and grid once it has a few pulses and is a plausible tempo (pulses
+    // bunched by a stall are not: see clock_estimator_config::max_bpm).
+    const auto fitted = est.fit_size() >= young_fit ? est.timeline() : std::nullopt;
     if (!following_) {
       // Jump to this pulse's position: its grid point fires at once, anchored on the pulse's
       // own time (latency removed, as the estimator does), not on whenever we got here.
-      const bpm guess = est.fit_size() >= young_fit ? *est.tempo() : best_tempo();
+      const bpm guess = fitted ? fitted->tempo() : best_tempo();
       const auto anchor = t - std::chrono::duration_cast<duration>(options_.transport.estimator.latency);
       metro_.relocate(timeline_type(guess, anchor, position), anchor);
       metro_.resume(anchor);
       following_ = true;
-    } else if (est.fit_size() >= young_fit) {
-      metro_.sync(*est.timeline());
+    } else if (fitted) {
+      metro_.sync(*fitted);
     } else {
       // A young fit (after START from silence, or a gap): its tempo is too rough to schedule
       // from; anchor on this pulse (latency removed, as the estimator does) at the best tempo.
