@@ -59,6 +59,26 @@ struct StringMaker<std::map<std::pair<int, int>, int>> {
 };
 }  // namespace Catch
 
+// Under ThreadSanitizer every thread runs several times slower and JACK cycles are 512 frames:
+// the timing figures are reported, not asserted (the run is there for races); elsewhere they
+// are checked against what a loaded machine guarantees (check_on_grid).
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TACTUS_TEST_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(TACTUS_TEST_TSAN)
+#define TACTUS_TEST_TSAN 1
+#endif
+#if defined(TACTUS_TEST_TSAN)
+#define TIMING_CHECK(...)                                                      \
+  do {                                                                         \
+    if (!(__VA_ARGS__)) WARN("timing not asserted under TSan: " #__VA_ARGS__); \
+  } while (0)
+#else
+#define TIMING_CHECK(...) CHECK(__VA_ARGS__)
+#endif
+
 namespace {
 
 // One JACK period of the fixture's server (2.7 ms; longer under TSan), the resolution of the times
@@ -218,18 +238,18 @@ void check_played(const std::vector<timed>& heard, const fs::path& recording,
 // it misses that bound: a thread woken late now and then (10.7 ms seen once) is the host's, not
 // the drum machine's. The grid itself is exact by construction (the metronome's deadlines, tested
 // in virtual time in metronome_test).
-void check_on_grid(const std::vector<double>& offsets, double step) {
+void check_on_grid(const std::vector<double>& offsets, double step, double source_jitter = 0) {
   REQUIRE(!offsets.empty());
   std::vector<double> dist;
   for (double o : offsets) dist.push_back(std::abs(o));
   std::sort(dist.begin(), dist.end());
-  const double bound = 2 * jack_period + 0.002;
+  const double bound = 2 * jack_period + 0.002 + source_jitter;
   const auto within = std::count_if(dist.begin(), dist.end(), [&](double d) { return d < bound; });
   INFO(offsets.size() << " note-ons: median " << dist[dist.size() / 2] * 1000 << " ms, worst " << dist.back() * 1000
                       << " ms from their 16ths; " << within << " within " << bound * 1000 << " ms");
-  CHECK(dist.back() < step / 4);
-  CHECK(dist[dist.size() / 2] < jack_period + 0.002);
-  CHECK(double(within) >= 0.75 * double(dist.size()));
+  TIMING_CHECK(dist.back() < step / 4 + source_jitter);
+  TIMING_CHECK(dist[dist.size() / 2] < jack_period + 0.002 + source_jitter);
+  TIMING_CHECK(double(within) >= 0.75 * double(dist.size()));
   if (dist.back() >= bound) WARN("real-clock figure missed: a note-on " << dist.back() * 1000 << " ms off its 16th");
 }
 
@@ -353,7 +373,7 @@ TEST_CASE("MIDI clock: following a master at 97.3 BPM, notes on its 16ths, every
     const double step = std::round((m.t - delay - 24 * pulse_s) / (6 * pulse_s));
     offsets.push_back(m.t - delay - (24 + 6 * step) * pulse_s);
   }
-  check_on_grid(offsets, 6 * pulse_s);
+  check_on_grid(offsets, 6 * pulse_s, source_jitter);
 }
 
 TEST_CASE("the recording (--record) holds the notes it played") {
