@@ -6,6 +6,7 @@
 // installed: without it, glibc's backtrace()) and ends the process with the original signal.
 // Not installed under ASan or TSan, which print their own reports.
 #define CATCH_CONFIG_RUNNER
+#include "support/sanitizers.hpp"
 #include <catch2/catch.hpp>
 
 #include <csignal>
@@ -15,15 +16,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TACTUS_TEST_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TACTUS_TEST_SANITIZED 1
-#endif
 
 namespace {
 

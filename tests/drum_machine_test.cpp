@@ -11,6 +11,7 @@
 #include "../examples/drum_machine/pattern.hpp"
 #include "support/child_process.hpp"
 #include "support/jack_period.hpp"
+#include "support/sanitizers.hpp"
 #include <catch2/catch.hpp>
 
 #include <RtMidi.h>
@@ -62,14 +63,6 @@ struct StringMaker<std::map<std::pair<int, int>, int>> {
 // Under ThreadSanitizer every thread runs several times slower and JACK cycles are 512 frames:
 // the timing figures are reported, not asserted (the run is there for races); elsewhere they
 // are checked against what a loaded machine guarantees (check_on_grid).
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TACTUS_TEST_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) && !defined(TACTUS_TEST_TSAN)
-#define TACTUS_TEST_TSAN 1
-#endif
 #if defined(TACTUS_TEST_TSAN)
 #define TIMING_CHECK(...)                                                      \
   do {                                                                         \

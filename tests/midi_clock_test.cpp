@@ -14,6 +14,7 @@
 
 #include "support/child_process.hpp"
 #include "support/jack_period.hpp"
+#include "support/sanitizers.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -39,15 +40,6 @@
 #include <vector>
 
 // ThreadSanitizer's suppressions for libjack are in tests/tsan.supp (the tsan preset uses them).
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TACTUS_TEST_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) && !defined(TACTUS_TEST_TSAN)
-#define TACTUS_TEST_TSAN 1
-#endif
-
 // Real clock on a real JACK server: what a shared 2-core VM guarantees is that following works
 // (it reaches `playing`, has a tempo, delivers beats in order, goes `lost`): RT_REQUIRE asserts
 // that. The figures (tempo to 0.1 BPM, offsets to a JACK period, positions at transport changes)
