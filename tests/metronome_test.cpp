@@ -27,17 +27,26 @@ using tp = mc::time_point;
 
 namespace {
 
-// Runs the metronome coroutine; records how it ended.
+// Runs the metronome coroutine; records how it ended. start_cancellable binds the coroutine to
+// `cancel`, so that a test can cancel it.
 struct runner {
   bool done = false;
   std::exception_ptr error;
+  asio::cancellation_signal cancel;
   void start(asio::io_context& io, metronome& m, metronome::start_options o = {}) {
-    asio::co_spawn(io, m.run(o), [this](std::exception_ptr e) {
-      done = true;
-      error = e;
-    });
+    asio::co_spawn(io, m.run(o), [this](std::exception_ptr e) { finished(e); });
     io.restart();
     io.poll();
+  }
+  void start_cancellable(asio::io_context& io, metronome& m) {
+    asio::co_spawn(io, m.run(),
+                   asio::bind_cancellation_slot(cancel.slot(), [this](std::exception_ptr e) { finished(e); }));
+    io.restart();
+    io.poll();
+  }
+  void finished(std::exception_ptr e) {
+    done = true;
+    error = e;
   }
 };
 
@@ -308,19 +317,12 @@ TEST_CASE("stop and cancellation end run() cleanly") {
     CHECK(*wait_result == asio::error::operation_aborted);
   }
   SECTION("terminal cancellation through the co_spawn slot") {
-    asio::cancellation_signal sig;
-    bool done = false;
-    std::exception_ptr error;
-    asio::co_spawn(io, m.run(), asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr e) {
-                     done = true;
-                     error = e;
-                   }));
-    io.poll();
+    r.start_cancellable(io, m);
     step(io, m);
-    sig.emit(asio::cancellation_type::terminal);
+    r.cancel.emit(asio::cancellation_type::terminal);
     io.poll();
-    CHECK(done);
-    CHECK_FALSE(error);
+    CHECK(r.done);
+    CHECK_FALSE(r.error);
     CHECK(beats_seen == 2);
   }
   SECTION("it can run again after stopping") {
@@ -405,19 +407,13 @@ TEST_CASE("stop() and cancellation reach a callback that is awaiting") {
     CHECK(mc::now() == tp{} + 1s);
   }
   SECTION("terminal cancellation of run(): the same") {
-    asio::cancellation_signal sig;
-    bool done = false;
-    std::exception_ptr error;
-    asio::co_spawn(io, m.run(), asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr e) {
-                     done = true;
-                     error = e;
-                   }));
-    io.poll();
+    runner r;
+    r.start_cancellable(io, m);
     tactus::testing::advance(io, 1s);
-    sig.emit(asio::cancellation_type::terminal);
+    r.cancel.emit(asio::cancellation_type::terminal);
     io.poll();
-    CHECK(done);
-    CHECK_FALSE(error);
+    CHECK(r.done);
+    CHECK_FALSE(r.error);
     CHECK(log == std::vector<std::string>{"start 0", "aborted"});
     CHECK(errors.empty());
   }

@@ -224,6 +224,34 @@ void wait_for_master(asio::io_context& ctx, const std::atomic<bool>& done, std::
   master.join();
 }
 
+// Runs a clock master at `tempo` on a thread of its own (its own io_context, an output connected
+// to the follower's port), while the follower's context runs here. `script(ctx, out, master,
+// on_error)` sets the master up and spawns what drives it, with `on_error` as the completion
+// handler of every coroutine: it keeps the first exception and stops the master. That exception
+// is rethrown here once the master's thread has ended.
+template <class Script>
+void run_master(follower_side& fol, double tempo, Script script) {
+  std::atomic<bool> done{false};
+  std::exception_ptr error;
+  std::thread thread([&] {
+    try {
+      asio::io_context ctx;
+      output_options oo;
+      oo.client_name = "clk-master";
+      output out(ctx.get_executor(), "clk-follow:in", oo);
+      settle();
+      clock_master master(ctx.get_executor(), out, bpm{tempo});
+      script(ctx, out, master, keep_error(error, [&] { master.stop(); }));
+      ctx.run();
+    } catch (...) {  // from the constructors: nothing was spawned
+      if (!error) error = std::current_exception();
+    }
+    done = true;
+  });
+  wait_for_master(fol.ctx, done, thread);
+  if (error) std::rethrow_exception(error);
+}
+
 TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo change, stop and continue") {
 #if defined(TACTUS_TEST_TSAN)
   // Under ThreadSanitizer the run is about races, not timing, and each tempo takes minutes on
@@ -241,45 +269,28 @@ TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo cha
 
   std::vector<sent_beat> sent;
   std::int64_t stopped_at = -1;
-  std::atomic<bool> master_done{false};
-  std::exception_ptr master_error;
-  std::thread master_thread([&] {
-    try {
-      asio::io_context mctx;
-      output_options oo;
-      oo.client_name = "clk-master";
-      output out(mctx.get_executor(), "clk-follow:in", oo);
-      settle();
-      clock_master master(mctx.get_executor(), out, bpm{tempo});
-      record_beats(master, sent);
-      const auto stop_master = [&] { master.stop(); };
-      asio::co_spawn(
-          mctx,
-          [&]() -> asio::awaitable<void> {
-            auto& metro = master.metronome();
-            asio::co_spawn(mctx, master.run(), keep_error(master_error, stop_master));
-            co_await metro.async_wait_until(beats{6}, asio::use_awaitable);
-            master.set_tempo(bpm{changed});
-            co_await metro.async_wait_until(beats{11.5}, asio::use_awaitable);  // stop in mid-beat
-            master.stop();
-            asio::steady_timer pause(mctx, 300ms);
-            co_await pause.async_wait(asio::use_awaitable);
-            stopped_at = master.position();
-            asio::co_spawn(mctx, master.run(clock_master_start::continue_), keep_error(master_error, stop_master));
-            co_await metro.async_wait_until(beats{1.6}, asio::use_awaitable);
-            master.stop();
-          },
-          keep_error(master_error, stop_master));
-      mctx.run();
-    } catch (...) {  // from the constructors: nothing was spawned
-      if (!master_error) master_error = std::current_exception();
-    }
-    master_done = true;
+  run_master(fol, tempo, [&](asio::io_context& mctx, output&, clock_master& master, auto on_error) {
+    record_beats(master, sent);
+    asio::co_spawn(
+        mctx,
+        [&, on_error]() -> asio::awaitable<void> {
+          auto& metro = master.metronome();
+          asio::co_spawn(mctx, master.run(), on_error);
+          co_await metro.async_wait_until(beats{6}, asio::use_awaitable);
+          master.set_tempo(bpm{changed});
+          co_await metro.async_wait_until(beats{11.5}, asio::use_awaitable);  // stop in mid-beat
+          master.stop();
+          asio::steady_timer pause(mctx, 300ms);
+          co_await pause.async_wait(asio::use_awaitable);
+          stopped_at = master.position();
+          asio::co_spawn(mctx, master.run(clock_master_start::continue_), on_error);
+          co_await metro.async_wait_until(beats{1.6}, asio::use_awaitable);
+          master.stop();
+        },
+        on_error);
   });
-  wait_for_master(fol.ctx, master_done, master_thread);
   fol.ctx.run_for(300ms);
   fol.finish();
-  if (master_error) std::rethrow_exception(master_error);
 
   // Transport: playing, stopped (at the master's position), playing (CONTINUE), stopped.
   RT_REQUIRE(fol.changes.size() == 4);
@@ -350,37 +361,19 @@ TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo cha
 
 TEST_CASE("a master that vanishes without STOP: the follower goes lost within the timeout") {
   follower_side fol;
-  std::vector<sent_beat> sent;
-  std::atomic<bool> master_done{false};
   clock_type::time_point last_pulse{};
-  std::exception_ptr master_error;
-  std::thread master_thread([&] {
-    try {
-      asio::io_context mctx;
-      output_options oo;
-      oo.client_name = "clk-master";
-      output out(mctx.get_executor(), "clk-follow:in", oo);
-      settle();
-      clock_master master(mctx.get_executor(), out, bpm{150});
-      master.metronome().on_beat([&](const tactus::beat&) { last_pulse = clock_type::now(); });
-      const auto stop_master = [&] { master.stop(); };
-      asio::co_spawn(
-          mctx,
-          [&]() -> asio::awaitable<void> {
-            asio::co_spawn(mctx, master.run(), keep_error(master_error, stop_master));
-            co_await master.metronome().async_wait_until(beats{3}, asio::use_awaitable);
-            out.close();  // the port goes away: the STOP that run() sends on its way out goes nowhere
-            master.stop();
-          },
-          keep_error(master_error, stop_master));
-      mctx.run();
-    } catch (...) {  // from the constructors: nothing was spawned
-      if (!master_error) master_error = std::current_exception();
-    }
-    master_done = true;
+  run_master(fol, 150, [&](asio::io_context& mctx, output& out, clock_master& master, auto on_error) {
+    master.metronome().on_beat([&](const tactus::beat&) { last_pulse = clock_type::now(); });
+    asio::co_spawn(
+        mctx,
+        [&, on_error]() -> asio::awaitable<void> {
+          asio::co_spawn(mctx, master.run(), on_error);
+          co_await master.metronome().async_wait_until(beats{3}, asio::use_awaitable);
+          out.close();  // the port goes away: the STOP that run() sends on its way out goes nowhere
+          master.stop();
+        },
+        on_error);
   });
-  wait_for_master(fol.ctx, master_done, master_thread);
-  if (master_error) std::rethrow_exception(master_error);
   fol.ctx.run_for(1500ms);  // the timeout is two beats at 150 BPM: 800 ms
   fol.finish();
   for (auto& c : fol.changes)
