@@ -221,7 +221,7 @@ void run_metronome(const options& o, std::int64_t beats, run_result& r) {
   } s{&r, &m, o.warmup, beats, period_s};
 
   // A plain void callback: records, never allocates (vectors are reserved).
-  m.on_beat([st = &s](const tactus::beat& b) {
+  m.on_tick([st = &s](const tactus::tick& b) {
     const auto now = clk::now();
     if (st->delivered == 0) st->t0 = st->m->timeline().anchor_time();
     const auto grid = grid_time(st->t0, b.index, st->period_s);

@@ -88,11 +88,11 @@ int main(int argc, char** argv) try {
   auto tempo = [&] { return follow.tempo() ? follow.tempo()->value() : 0.0; };
 
   // The app's beat code: the same whatever drives the metronome.
-  m.on_beat([&](const tactus::beat& b) {
+  m.on_beat([&](const tactus::tick& b) {
     if (opt.json)
       std::printf(
           "{\"t\":%.4f,\"beat\":%lld,\"bar\":%lld,\"beat_in_bar\":%d,\"bpm\":%.3f,\"state\":\"%s\",\"late_us\":%lld}\n",
-          seconds(), static_cast<long long>(std::llround(b.position.count())), static_cast<long long>(b.bar),
+          seconds(), static_cast<long long>(b.position.whole()), static_cast<long long>(b.bar),
           b.beat_in_bar, tempo(), name(follow.state()),
           static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(b.lateness()).count()));
     else

@@ -51,7 +51,7 @@ int main(int argc, char** argv) try {
   asio::io_context io;
   tactus::metronome m{io.get_executor(), tactus::bpm{opt.bpm}, tactus::meter{opt.meter}};
 
-  m.on_beat([&](const tactus::beat& b) {
+  m.on_beat([&](const tactus::tick& b) {
     const auto late_us = std::chrono::duration_cast<std::chrono::microseconds>(b.lateness()).count();
     std::printf("%4lld:%d  %6.1f bpm  late %5lld us%s\n", static_cast<long long>(b.bar) + 1, b.beat_in_bar + 1,
                 b.tempo.value(), static_cast<long long>(late_us), b.is_downbeat() ? "  *" : "");

@@ -17,9 +17,9 @@ using namespace std::chrono_literals;
 TEST_CASE("real clock: no early beat, no growing drift") {
   asio::io_context io;
   tactus::metronome m{io.get_executor(), tactus::bpm{1200}};  // 50 ms beats
-  std::vector<tactus::beat> seen;
+  std::vector<tactus::tick> seen;
   constexpr int n = 40;
-  m.on_beat([&](const tactus::beat& b) {
+  m.on_tick([&](const tactus::tick& b) {
     seen.push_back(b);
     if (seen.size() == n) m.stop();
   });

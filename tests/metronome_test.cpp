@@ -10,6 +10,8 @@
 #include <asio/steady_timer.hpp>
 #include <catch2/catch.hpp>
 
+#include "support/virtual_metronome.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -20,53 +22,15 @@
 using namespace std::chrono_literals;
 using tactus::beats;
 using tactus::bpm;
-using mc = tactus::testing::manual_clock;
-using metronome = tactus::basic_metronome<mc>;
-using beat = metronome::beat_type;
-using tp = mc::time_point;
+using beat = metronome::tick_type;
 
-namespace {
-
-// Runs the metronome coroutine; records how it ended. start_cancellable binds the coroutine to
-// `cancel`, so that a test can cancel it.
-struct runner {
-  bool done = false;
-  std::exception_ptr error;
-  asio::cancellation_signal cancel;
-  void start(asio::io_context& io, metronome& m, metronome::start_options o = {}) {
-    asio::co_spawn(io, m.run(o), [this](std::exception_ptr e) { finished(e); });
-    io.restart();
-    io.poll();
-  }
-  void start_cancellable(asio::io_context& io, metronome& m) {
-    asio::co_spawn(io, m.run(),
-                   asio::bind_cancellation_slot(cancel.slot(), [this](std::exception_ptr e) { finished(e); }));
-    io.restart();
-    io.poll();
-  }
-  void finished(std::exception_ptr e) {
-    done = true;
-    error = e;
-  }
-};
-
-// Moves virtual time exactly to the metronome's next deadline and runs what is ready.
-void step(asio::io_context& io, metronome& m) {
-  const auto next = m.next_deadline();
-  REQUIRE(next != tp::max());
-  mc::advance_to(next);
-  io.restart();
-  io.poll();
-}
-
-}  // namespace
 
 TEST_CASE("the metronome fires on the grid, with positions") {
   mc::reset();
   asio::io_context io;
   metronome m{io.get_executor(), bpm{120}, tactus::meter{3}, tactus::subdivision{2}};
   std::vector<beat> seen;
-  m.on_beat([&](const beat& b) { seen.push_back(b); });
+  m.on_tick([&](const beat& b) { seen.push_back(b); });
   runner r;
   r.start(io, m);
   REQUIRE(seen.size() == 1);  // tick 0 fires at once
@@ -77,7 +41,7 @@ TEST_CASE("the metronome fires on the grid, with positions") {
     CHECK(b.index == static_cast<std::int64_t>(i));
     CHECK(b.scheduled == tp(250ms * i));
     CHECK(b.fired == b.scheduled);
-    CHECK(b.tick == static_cast<int>(i % 2));
+    CHECK(b.tick_in_beat == static_cast<int>(i % 2));
     CHECK(b.beat_in_bar == static_cast<int>((i / 2) % 3));
     CHECK(b.bar == static_cast<std::int64_t>(i / 6));
     CHECK(b.position == beats(i * 0.5));
@@ -101,7 +65,7 @@ TEST_CASE("a million beats through tempo changes: every deadline within 1 us of 
   long double period_ns = 60e9L / 97.3L;
   double worst_ns = 0;
   std::int64_t count = 0;
-  m.on_beat([&](const beat& b) {
+  m.on_tick([&](const beat& b) {
     REQUIRE(b.index == count);
     const double err = std::fabs(static_cast<double>(b.scheduled.time_since_epoch().count() - exact_ns));
     worst_ns = std::max(worst_ns, err);
@@ -131,7 +95,7 @@ TEST_CASE("tempo changes") {
   metronome m{io.get_executor(), bpm{120}};
   std::vector<beat> seen;
   std::function<void(const beat&)> hook;
-  m.on_beat([&](const beat& b) {
+  m.on_tick([&](const beat& b) {
     seen.push_back(b);
     if (hook) hook(b);
   });
@@ -195,7 +159,7 @@ TEST_CASE("overrun policies") {
   asio::io_context io;
   metronome m{io.get_executor(), bpm{120}};  // 500 ms beats, skip threshold 125 ms
   std::vector<beat> seen;
-  m.on_beat([&](const beat& b) {
+  m.on_tick([&](const beat& b) {
     seen.push_back(b);
     if (b.index == 2) mc::advance(800ms);  // a callback that takes 1.6 beats
   });
@@ -257,11 +221,11 @@ TEST_CASE("a callback that throws does not stop the metronome") {
   metronome m{io.get_executor(), bpm{120}};
   std::vector<std::int64_t> first, second;
   std::vector<std::string> errors;
-  m.on_beat([&](const beat& b) {
+  m.on_tick([&](const beat& b) {
     first.push_back(b.index);
     if (b.index == 1) throw std::runtime_error("boom");
   });
-  m.on_beat([&](const beat& b) { second.push_back(b.index); });
+  m.on_tick([&](const beat& b) { second.push_back(b.index); });
   m.set_error_handler([&](std::exception_ptr e, const beat& b) {
     try {
       std::rethrow_exception(e);
@@ -287,11 +251,11 @@ TEST_CASE("stop and cancellation end run() cleanly") {
   asio::io_context io;
   metronome m{io.get_executor(), bpm{120}};
   int beats_seen = 0;
-  m.on_beat([&](const beat&) { ++beats_seen; });
+  m.on_tick([&](const beat&) { ++beats_seen; });
   runner r;
 
   SECTION("stop() from a callback: no further beat") {
-    m.on_beat([&](const beat& b) {
+    m.on_tick([&](const beat& b) {
       if (b.index == 2) m.stop();
     });
     r.start(io, m);
@@ -353,14 +317,14 @@ TEST_CASE("awaitable callbacks are awaited, in registration order") {
   asio::io_context io;
   metronome m{io.get_executor(), bpm{120}};
   std::vector<std::string> log;
-  m.on_beat([&](const beat& b) -> asio::awaitable<void> {
+  m.on_tick([&](const beat& b) -> asio::awaitable<void> {
     log.push_back("a" + std::to_string(b.index) + " start");
     asio::basic_waitable_timer<mc> t(co_await asio::this_coro::executor);
     t.expires_after(100ms);
     co_await t.async_wait(asio::use_awaitable);
     log.push_back("a" + std::to_string(b.index) + " end");
   });
-  m.on_beat([&](const beat& b) { log.push_back("b" + std::to_string(b.index)); });
+  m.on_tick([&](const beat& b) { log.push_back("b" + std::to_string(b.index)); });
   runner r;
   r.start(io, m);
   tactus::testing::advance(io, 600ms);
@@ -378,7 +342,7 @@ TEST_CASE("stop() and cancellation reach a callback that is awaiting") {
   std::vector<std::string> errors;
   m.set_error_handler([&](std::exception_ptr, const beat&) { errors.push_back("reported"); });
   // A callback that awaits a long timer (ten seconds of virtual time) on every beat.
-  m.on_beat([&](const beat& b) -> asio::awaitable<void> {
+  m.on_tick([&](const beat& b) -> asio::awaitable<void> {
     log.push_back("start " + std::to_string(b.index));
     asio::basic_waitable_timer<mc> t(co_await asio::this_coro::executor);
     t.expires_after(10s);
@@ -390,7 +354,7 @@ TEST_CASE("stop() and cancellation reach a callback that is awaiting") {
       throw;
     }
   });
-  m.on_beat([&](const beat& b) { log.push_back("after " + std::to_string(b.index)); });
+  m.on_tick([&](const beat& b) { log.push_back("after " + std::to_string(b.index)); });
 
   SECTION("stop(): the callback's wait completes with operation_aborted at once, nothing else runs") {
     runner r;
@@ -441,11 +405,11 @@ TEST_CASE("stop() from a callback: the callbacks after it on that grid point are
   asio::io_context io;
   metronome m{io.get_executor(), bpm{120}};
   std::vector<std::string> log;
-  m.on_beat([&](const beat& b) {
+  m.on_tick([&](const beat& b) {
     log.push_back("first " + std::to_string(b.index));
     if (b.index == 1) m.stop();
   });
-  m.on_beat([&](const beat& b) { log.push_back("second " + std::to_string(b.index)); });
+  m.on_tick([&](const beat& b) { log.push_back("second " + std::to_string(b.index)); });
   std::optional<std::error_code> waited;
   runner r;
   r.start(io, m);
@@ -472,8 +436,8 @@ TEST_CASE("any coroutine can await the grid") {
         [&]() -> asio::awaitable<void> {
           got.emplace_back("beat", co_await m.next_beat());
           got.emplace_back("bar", co_await m.next_bar());
-          got.emplace_back("at", co_await m.at(beats{6}));
-          got.emplace_back("past", co_await m.at(beats{1}));
+          got.emplace_back("at", co_await m.tick_at(beats{6}));
+          got.emplace_back("past", co_await m.tick_at(beats{1}));
         },
         [](std::exception_ptr e) {
           if (e) std::rethrow_exception(e);
@@ -489,7 +453,7 @@ TEST_CASE("any coroutine can await the grid") {
   }
   SECTION("plain callback handlers resume on the executor, after the beat's callbacks") {
     std::vector<std::string> log;
-    m.on_beat([&](const beat& b) { log.push_back("cb" + std::to_string(b.index)); });
+    m.on_tick([&](const beat& b) { log.push_back("cb" + std::to_string(b.index)); });
     m.async_wait_beat([&](std::error_code ec, beat b) {
       CHECK_FALSE(ec);
       log.push_back("wait" + std::to_string(b.index));
@@ -520,7 +484,7 @@ TEST_CASE("quantized start") {
   asio::io_context io;
   metronome m{io.get_executor(), bpm{120}};
   std::vector<beat> seen;
-  m.on_beat([&](const beat& b) { seen.push_back(b); });
+  m.on_tick([&](const beat& b) { seen.push_back(b); });
   runner r;
   SECTION("on the next bar of a grid from the clock's epoch") {
     r.start(io, m, {.quantum = beats{4}});
@@ -550,7 +514,7 @@ TEST_CASE("external sources: sync, relocate, pause and resume") {
   asio::io_context io;
   metronome m{io.get_executor(), bpm{120}};
   std::vector<beat> seen;
-  m.on_beat([&](const beat& b) { seen.push_back(b); });
+  m.on_tick([&](const beat& b) { seen.push_back(b); });
   runner r;
 
   SECTION("start paused, resume at a position") {
@@ -616,8 +580,8 @@ TEST_CASE("callbacks can be added and removed while running") {
   metronome m{io.get_executor(), bpm{120}};
   int late_calls = 0;
   metronome::callback_id id{};
-  auto first = m.on_beat([&](const beat& b) {
-    if (b.index == 1) id = m.on_beat([&](const beat&) { ++late_calls; });
+  auto first = m.on_tick([&](const beat& b) {
+    if (b.index == 1) id = m.on_tick([&](const beat&) { ++late_calls; });
   });
   runner r;
   r.start(io, m);

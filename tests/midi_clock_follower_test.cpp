@@ -99,13 +99,13 @@ struct rig {
   metronome m;
   follower f;
   source src;
-  std::vector<metronome::beat_type> seen;
+  std::vector<metronome::tick_type> seen;
   std::vector<transport_state> changes;
   bool done = false;
 
   explicit rig(tactus::subdivision s = tactus::subdivision{1}, bpm initial = bpm{120})
       : m(io.get_executor(), initial, tactus::meter{4}, s), f(m, options()), src(io) {
-    m.on_beat([this](const metronome::beat_type& b) { seen.push_back(b); });
+    m.on_tick([this](const metronome::tick_type& b) { seen.push_back(b); });
     f.on_state_change([this](transport_state s) { changes.push_back(s); });
     asio::co_spawn(io, m.run({.paused = true}), [this](std::exception_ptr e) {
       done = true;
@@ -127,8 +127,8 @@ struct rig {
   void run_for(mc::duration d) { tactus::testing::advance(io, d); }
 
   // The beats (tick 0) the metronome fired at or after position `from`.
-  std::vector<metronome::beat_type> beats_from(double from) const {
-    std::vector<metronome::beat_type> out;
+  std::vector<metronome::tick_type> beats_from(double from) const {
+    std::vector<metronome::tick_type> out;
     for (auto& b : seen)
       if (b.is_beat() && b.position.count() >= from - 1e-9) out.push_back(b);
     return out;

@@ -115,7 +115,7 @@ struct follower_side {
   input in;
   tactus::metronome m;
   clock_follower f;
-  std::vector<tactus::beat> beats_seen;
+  std::vector<tactus::tick> beats_seen;
   std::vector<std::pair<clock_type::time_point, transport_state>> changes;
   std::vector<song_position> position_at_change;
   std::vector<std::optional<bpm>> tempo_at_beat;
@@ -128,7 +128,7 @@ struct follower_side {
                         : input(ctx.get_executor(), port, options())),
         m(ctx.get_executor(), bpm{100}),
         f(in, m, follower_options()) {
-    m.on_beat([this](const tactus::beat& b) {
+    m.on_tick([this](const tactus::tick& b) {
       beats_seen.push_back(b);
       tempo_at_beat.push_back(f.tempo());
     });
@@ -174,7 +174,7 @@ struct sent_beat {
 
 // Records the master's beat pulses (every 24th CLOCK), just after each left.
 void record_beats(clock_master& master, std::vector<sent_beat>& out) {
-  master.metronome().on_beat([&master, &out](const tactus::beat& b) {
+  master.metronome().on_tick([&master, &out](const tactus::tick& b) {
     const auto pulse = master.position() - 1;
     if (pulse % pulses_per_beat == 0) out.push_back({pulse / pulses_per_beat, b.scheduled, clock_type::now()});
   });
@@ -276,15 +276,15 @@ TEST_CASE("our master drives our follower: tempo, beats on the pulses, tempo cha
         [&, on_error]() -> asio::awaitable<void> {
           auto& metro = master.metronome();
           asio::co_spawn(mctx, master.run(), on_error);
-          co_await metro.async_wait_until(beats{6}, asio::use_awaitable);
+          co_await metro.async_wait_tick_at(beats{6}, asio::use_awaitable);
           master.set_tempo(bpm{changed});
-          co_await metro.async_wait_until(beats{11.5}, asio::use_awaitable);  // stop in mid-beat
+          co_await metro.async_wait_tick_at(beats{11.5}, asio::use_awaitable);  // stop in mid-beat
           master.stop();
           asio::steady_timer pause(mctx, 300ms);
           co_await pause.async_wait(asio::use_awaitable);
           stopped_at = master.position();
           asio::co_spawn(mctx, master.run(clock_master_start::continue_), on_error);
-          co_await metro.async_wait_until(beats{1.6}, asio::use_awaitable);
+          co_await metro.async_wait_tick_at(beats{1.6}, asio::use_awaitable);
           master.stop();
         },
         on_error);
@@ -363,12 +363,12 @@ TEST_CASE("a master that vanishes without STOP: the follower goes lost within th
   follower_side fol;
   clock_type::time_point last_pulse{};
   run_master(fol, 150, [&](asio::io_context& mctx, output& out, clock_master& master, auto on_error) {
-    master.metronome().on_beat([&](const tactus::beat&) { last_pulse = clock_type::now(); });
+    master.metronome().on_tick([&](const tactus::tick&) { last_pulse = clock_type::now(); });
     asio::co_spawn(
         mctx,
         [&, on_error]() -> asio::awaitable<void> {
           asio::co_spawn(mctx, master.run(), on_error);
-          co_await master.metronome().async_wait_until(beats{3}, asio::use_awaitable);
+          co_await master.metronome().async_wait_tick_at(beats{3}, asio::use_awaitable);
           out.close();  // the port goes away: the STOP that run() sends on its way out goes nowhere
           master.stop();
         },

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
-#include <tactus/beat.hpp>
+#include <tactus/tick.hpp>
 
 #include "pattern.hpp"
 
@@ -37,7 +37,7 @@ class grid_display {
   bool is_tty() const noexcept { return tty_; }
 
   /// Shows step `step` of the pattern, played at grid point `b`.
-  void show(int step, const tactus::beat& b) {
+  void show(int step, const tactus::tick& b) {
     step_ = step;
     bar_ = b.bar;
     beat_ = b.beat_in_bar;

@@ -248,7 +248,7 @@ int main(int argc, char** argv) try {
   dm::note_sink::route drums{nullptr, opt.drums_channel - 1}, bass{nullptr, opt.bass_channel - 1};
   if (have_midi) std::tie(drums, bass) = open_outputs(ex, opt);
   dm::note_sink sink(drums, bass, record, tactus::bpm{opt.bpm});
-  dm::player player(pat, sink, opt.swing, ex);
+  dm::player player(pat, sink, opt.swing, metro);
   dm::grid_display grid(pat, opt.clock == "midi" ? "MIDI clock" : "internal clock");
   auto where = [](const dm::note_sink::route& r, const std::optional<std::string>& named, const char* part) {
     return named ? r.out->port_name() : "virtual port drum_machine_" + std::string(part) + ":out";
@@ -279,7 +279,7 @@ int main(int argc, char** argv) try {
     std::fflush(stdout);
   };
 
-  metro.on_beat([&](const tactus::beat& b) -> asio::awaitable<void> {
+  metro.on_tick([&](const tactus::tick& b) -> asio::awaitable<void> {
     player.end_notes(b);
     if (bars > 0 && steps >= bars * pat.steps()) {
       finish("Played " + std::to_string(bars) + (bars == 1 ? " bar" : " bars"));
@@ -291,7 +291,7 @@ int main(int argc, char** argv) try {
     grid.show(step, b);
     co_await player.play(step, b);
   });
-  metro.set_error_handler([&](std::exception_ptr e, const tactus::beat&) {
+  metro.set_error_handler([&](std::exception_ptr e, const tactus::tick&) {
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& x) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include <tactus/beats.hpp>
+#include <tactus/meter.hpp>
 #include <tactus/tempo.hpp>
 
 #include <chrono>
@@ -12,7 +14,8 @@
 // error accumulates however long it runs; a tempo change makes a new timeline anchored where
 // the change happens, so the beat position stays continuous (the semantics of SuperCollider's
 // TempoClock and Ableton Link's Timeline). The metronome schedules from one of these, and
-// external sources (MIDI clock, Link) hand it theirs.
+// external sources (MIDI clock, Link) hand it theirs. Positions are exact (beats.hpp); times
+// are the Clock's own integer durations.
 
 namespace tactus {
 
@@ -32,21 +35,32 @@ class basic_timeline {
   constexpr time_point anchor_time() const noexcept { return anchor_time_; }
   constexpr beats anchor_beat() const noexcept { return anchor_beat_; }
 
-  /// The clock time of beat position `b`, rounded to the nearest tick of Clock::duration.
+  /// The clock time of beat position `b`, rounded to the nearest tick of Clock::duration;
+  /// time_point::min()/max() when it lies beyond what the clock can hold.
   time_point time_at(beats b) const noexcept {
-    const std::chrono::duration<double> offset((b - anchor_beat_).count() * 60.0 / tempo_.value());
+    const double units = static_cast<double>((b - anchor_beat_).units());
+    const std::chrono::duration<double> offset(units * (60.0 / beats::per_beat) / tempo_.value());
+    const auto since_epoch = std::chrono::duration<double, typename duration::period>(anchor_time_.time_since_epoch()) +
+                             std::chrono::duration<double, typename duration::period>(offset);
+    constexpr double top = static_cast<double>(duration::max().count()) * 0.999;
+    if (since_epoch.count() >= top) return time_point::max();
+    if (since_epoch.count() <= -top) return time_point::min();
     return anchor_time_ + std::chrono::round<duration>(offset);
   }
 
-  /// The (fractional) beat position at time `t`.
+  /// The beat position at time `t`, to the nearest unit (1/beats::per_beat).
   beats beat_at(time_point t) const noexcept {
     const std::chrono::duration<double> dt = t - anchor_time_;
-    return anchor_beat_ + beats(dt.count() * tempo_.value() / 60.0);
+    const double units = dt.count() * tempo_.value() * (beats::per_beat / 60.0);
+    const auto u = static_cast<beats::rep>(units >= 0 ? units + 0.5 : units - 0.5);
+    return anchor_beat_ + beats::from_units(u);
   }
 
-  /// The same timeline at a new tempo from time `at` on: beat_at(at) is unchanged.
+  /// The same timeline at a new tempo from time `at` on. The new anchor is the position at `at`
+  /// and its time on this timeline, so every position up to there keeps its time.
   basic_timeline with_tempo(bpm new_tempo, time_point at) const noexcept {
-    return basic_timeline(new_tempo, at, beat_at(at));
+    const beats b = beat_at(at);
+    return basic_timeline(new_tempo, time_at(b), b);
   }
 
   /// The same timeline at a new tempo from beat position `at` on: time_at(at) is unchanged.
@@ -59,12 +73,11 @@ class basic_timeline {
   /// `quantum` beats (quantum > 0). next_multiple(t, beats{4}) is the next bar line in 4/4.
   /// Decided in the time domain, so a grid point whose time is exactly `t` is that point.
   beats next_multiple(time_point t, beats quantum, beats phase = beats{0}) const noexcept {
-    const double q = quantum.count();
-    double k = std::ceil((beat_at(t) - phase).count() / q);
-    // beat_at rounds; check the neighbours on the clock's own integer grid.
-    if (time_at(phase + beats((k - 1) * q)) >= t) k -= 1;
-    else if (time_at(phase + beats(k * q)) < t) k += 1;
-    return phase + beats(k * q);
+    auto k = ceil_div(beat_at(t) - phase, quantum);
+    // beat_at rounds to a unit; check the neighbours on the clock's own integer grid.
+    if (time_at(phase + quantum * (k - 1)) >= t) k -= 1;
+    else if (time_at(phase + quantum * k) < t) k += 1;
+    return phase + quantum * k;
   }
 
   /// The first whole beat at or after `t`.

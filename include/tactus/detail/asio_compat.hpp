@@ -13,6 +13,12 @@
 #include <asio/experimental/as_tuple.hpp>
 #endif
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/experimental/channel.hpp>
+#if ASIO_VERSION >= 102400
+#include <asio/deferred.hpp>
+#else
+#include <asio/experimental/deferred.hpp>
+#endif
 
 namespace tactus::detail {
 
@@ -23,6 +29,16 @@ using asio::as_tuple_t;
 using asio::experimental::as_tuple;
 using asio::experimental::as_tuple_t;
 #endif
+
+#if ASIO_VERSION >= 102400
+inline constexpr auto deferred = asio::deferred;
+#else
+inline constexpr auto deferred = asio::experimental::deferred;
+#endif
+
+/// A channel of completion signature `Sig` (still experimental in every Asio we support).
+template <class Sig>
+using channel = asio::experimental::channel<Sig>;
 
 /// `using namespace tactus::detail::awaitable_operators;` for `co_await (a || b)`.
 namespace awaitable_operators = asio::experimental::awaitable_operators;

@@ -55,6 +55,22 @@ class waiter_list {
     for (auto& w : done) w->complete({}, value);
   }
 
+  /// Completes every waiter whose key satisfies `match(key)` with its own `value_of(key)`.
+  template <class Match, class ValueOf>
+  void complete_each_if(Match&& match, ValueOf&& value_of) {
+    if (list_.empty()) return;
+    auto due = std::stable_partition(list_.begin(), list_.end(), [&](const auto& w) { return !match(w->key_); });
+    std::vector<std::unique_ptr<waiter_base>> done(std::make_move_iterator(due), std::make_move_iterator(list_.end()));
+    list_.erase(due, list_.end());
+    for (auto& w : done) w->complete({}, value_of(w->key_));
+  }
+
+  /// Calls `f(key)` for every waiter's key, in the order added.
+  template <class F>
+  void for_each_key(F&& f) const {
+    for (const auto& w : list_) f(w->key_);
+  }
+
   /// Completes every waiter with `ec` and `value`.
   void complete_all(std::error_code ec, const T& value) {
     auto done = std::move(list_);

@@ -222,7 +222,7 @@ class clock_estimator {
   std::optional<bpm> tempo() const noexcept {
     if (!fit_.valid) return std::nullopt;
     const double v = 60e9 / (fit_.slope * pulses_per_beat);
-    if (!(v > 0.0 && v <= config_.max_bpm && v <= bpm::max_value)) return std::nullopt;  // bunched: not a tempo
+    if (!(v >= bpm::min_value && v <= config_.max_bpm && v <= bpm::max_value)) return std::nullopt;  // bunched: not a tempo
     return bpm(v);
   }
 
@@ -255,7 +255,7 @@ class clock_estimator {
     const auto t = pulse_time(fit_.index);
     const auto v = tempo();
     if (!t || !v) return std::nullopt;
-    return basic_timeline<Clock>(*v, *t, beats(double(fit_.index) / pulses_per_beat));
+    return basic_timeline<Clock>(*v, *t, beats(fit_.index, pulses_per_beat));
   }
 
   /// The index the next pulse will get if it comes on time: pulses counted since on_start,

@@ -36,7 +36,7 @@
 // is the same for the internal clock and for an external one.
 //
 //     tactus::metronome m{ex, tactus::bpm{120}};
-//     m.on_beat([](const tactus::beat& b) { play(b); });
+//     m.on_tick([](const tactus::tick& b) { play(b); });
 //     tactus::midi::input in{ex, "circuit"};
 //     tactus::midi::clock_follower follow{in, m};
 //     follow.on_state_change([&](auto s) { if (s != tactus::midi::transport_state::playing) out.panic(); });
@@ -164,7 +164,7 @@ class basic_clock_follower {
     if (!transport_.playing()) return;  // tempo tracked while stopped, but the music stands
     const auto& est = transport_.estimator();
     const std::int64_t pulse = transport_.pulse();
-    const beats position(double(pulse) / pulses_per_beat);
+    const beats position(pulse, pulses_per_beat);
     if (est.locked()) last_tempo_ = est.tempo();
     // The fit's own tempo and grid once it has a few pulses and is a plausible tempo (pulses
     // bunched by a stall are not: see clock_estimator_config::max_bpm).
@@ -267,43 +267,59 @@ class clock_follower : public basic_clock_follower<std::chrono::steady_clock> {
   /// Follows the clock on `in` (read by run(), its only reader) with `m`; both must outlive the
   /// follower. Co_spawn m.run({.paused = true}) and run() on the same executor.
   clock_follower(input& in, tactus::metronome& m, clock_follower_options o = {})
-      : basic_clock_follower(m, o), in_(in) {}
+      : basic_clock_follower(m, o), in_(in), stop_(m.get_executor(), 1) {}
+
+  /// Stops following; safe while run() is suspended (it then returns without touching the
+  /// follower, or is destroyed with its io_context).
+  ~clock_follower() {
+    *alive_ = false;
+    stop();
+  }
 
   /// Receives the input's messages and follows them until stop(), the cancellation of this
   /// coroutine (terminal, partial or total), or the closing of the input; returns cleanly in
   /// every case, with the metronome paused and pending waits completed with operation_aborted.
   asio::awaitable<void> run() {
-    stop_requested_ = false;
-    // Our own signal cancels the receive on stop(); the coroutine's cancellation is forwarded to it.
-    auto cs = co_await asio::this_coro::cancellation_state;
-    auto slot = cs.slot();
-    if (slot.is_connected()) slot.assign([this](asio::cancellation_type t) { stop_signal_.emit(t); });
+    co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+    stop_.reset();
+    // Shuts down on every way out while the follower lives; not when an io_context destroys this
+    // frame (its timers' service is going then) or after the follower is gone.
     struct on_exit {
       clock_follower* self;
-      asio::cancellation_slot slot;
+      std::shared_ptr<const bool> alive;
+      bool returned = false;
       ~on_exit() {
-        if (slot.is_connected()) slot.clear();
-        self->shutdown();
+        if (returned && *alive) self->shutdown();
       }
-    } guard{this, slot};
-    while (!stop_requested_ && cs.cancelled() == asio::cancellation_type::none) {
-      auto [ec, m] = co_await in_.async_receive(
-          asio::bind_cancellation_slot(stop_signal_.slot(), tactus::detail::as_tuple(asio::use_awaitable)));
-      if (ec) break;  // stopped, cancelled, or the input closed
+    } guard{this, alive_};
+    // Whichever ends first cancels the other: the receive loop (also ended by the cancellation
+    // of run(), which the operator forwards) or stop()'s message.
+    using namespace tactus::detail::awaitable_operators;
+    try {
+      co_await (receive_loop(alive_) || stop_.async_receive(asio::use_awaitable));
+    } catch (...) {
+      guard.returned = true;
+      throw;
+    }
+    guard.returned = true;
+  }
+
+  /// Makes run() return (at once if it waits for a message). Executor only.
+  void stop() { stop_.try_send(std::error_code{}, 0); }
+
+ private:
+  asio::awaitable<void> receive_loop(std::shared_ptr<const bool> alive) {
+    for (;;) {
+      auto [ec, m] = co_await in_.async_receive(tactus::detail::as_tuple(asio::use_awaitable));
+      if (ec || !*alive) co_return;  // stopped, cancelled, the input closed, or we are gone
       on_message(m.msg, m.time);
     }
   }
 
-  /// Makes run() return (at once if it waits for a message). Executor only.
-  void stop() {
-    stop_requested_ = true;
-    stop_signal_.emit(asio::cancellation_type::terminal);
-  }
-
- private:
   input& in_;
-  asio::cancellation_signal stop_signal_;
-  bool stop_requested_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // One-slot event; the int carries nothing (Asio 1.22 cannot instantiate void(error_code) alone).
+  tactus::detail::channel<void(std::error_code, int)> stop_;
 };
 
 }  // namespace tactus::midi

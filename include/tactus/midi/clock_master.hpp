@@ -10,6 +10,7 @@
 #include <asio/awaitable.hpp>
 
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
@@ -47,12 +48,16 @@ class basic_clock_master {
       : out_(out), metro_(std::move(ex), tempo, meter{4}, subdivision{pulses_per_beat}) {
     // A clock pulse is never dropped: a late one is sent late, the next ones on time again.
     metro_.set_overrun_policy(overrun_policy::catch_up);
-    metro_.on_beat([this](const typename metronome_type::beat_type&) {
+    metro_.on_tick([this](const typename metronome_type::tick_type&) {
       out_.send(message::clock());
       ++position_;
       ++sent_;
     });
   }
+
+  /// Stops the clock; safe while run() is suspended (it then returns without sending STOP, or is
+  /// destroyed with its io_context).
+  ~basic_clock_master() { *alive_ = false; }
 
   basic_clock_master(const basic_clock_master&) = delete;
   basic_clock_master& operator=(const basic_clock_master&) = delete;
@@ -64,9 +69,14 @@ class basic_clock_master {
   /// Throws std::logic_error if already running.
   asio::awaitable<void> run(clock_master_start how = clock_master_start::start) {
     if (metro_.running()) throw std::logic_error("tactus::midi::clock_master: run() while running");
+    // STOP on every way out while the master lives; not when an io_context destroys this frame,
+    // nor after the master (and so perhaps the output) is gone.
     struct send_stop {
       Output& out;
+      std::shared_ptr<const bool> alive;
+      bool returned = false;
       ~send_stop() {
+        if (!returned || !*alive) return;
         try {
           out.send(message::stop());
         } catch (...) {  // closed output: nothing to stop
@@ -82,8 +92,14 @@ class basic_clock_master {
       song_position_pending_ = false;
       out_.send(message::continue_());
     }
-    send_stop guard{out_};
-    co_await metro_.run();
+    send_stop guard{out_, alive_};
+    try {
+      co_await metro_.run();
+    } catch (...) {
+      guard.returned = true;
+      throw;
+    }
+    guard.returned = true;
   }
 
   /// Makes run() return before the next pulse (it then sends STOP). Executor only.
@@ -115,6 +131,7 @@ class basic_clock_master {
 
  private:
   Output& out_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   metronome_type metro_;
   std::int64_t position_ = 0;
   std::int64_t sent_ = 0;

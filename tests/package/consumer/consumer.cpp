@@ -21,7 +21,7 @@ int main() {
 
   int seen = 0;
   bool on_grid = true;
-  m.on_beat([&](const tactus::basic_beat<clock>& b) {
+  m.on_tick([&](const tactus::basic_tick<clock>& b) {
     // At 120 bpm beat n is due at n * 500 ms; the bar and beat-in-bar follow from 4/4.
     const auto due = clock::time_point(std::chrono::milliseconds(500 * seen));
     on_grid = on_grid && b.index == seen && b.scheduled == due && b.bar == seen / 4 && b.beat_in_bar == seen % 4;
