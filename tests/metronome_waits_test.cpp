@@ -15,6 +15,7 @@
 #include <asio/use_future.hpp>
 #include <catch2/catch.hpp>
 
+#include "support/every_token.hpp"
 #include "support/virtual_metronome.hpp"
 
 #include <chrono>
@@ -34,14 +35,7 @@ using moment = metronome::moment_type;
 
 namespace {
 
-void rethrow(std::exception_ptr e) {
-  if (e) std::rethrow_exception(e);
-}
-
-void poll(asio::io_context& io) {
-  io.restart();
-  io.poll();
-}
+using tactus_test::poll;
 
 // At 120 BPM from time 0 a beat lasts 500 ms: position p falls at p * 500 ms.
 tp at_120(beats p) {
@@ -248,14 +242,13 @@ struct fresh {
 
 #define TACTUS_FWD(x) std::forward<decltype(x)>(x)
 
-// Calls test(fixture, start, expected) for each wait: start(metronome&, token) initiates it,
+// Calls test(start, expected) for each wait: start(metronome&, token) initiates it,
 // `expected` is the position it completes at.
 template <class Test>
 void for_each_wait(Test&& test) {
   auto with = [&](const char* name, auto start, beats expected) {
-    fresh f;
     INFO("wait: " << name);
-    test(f, start, expected);
+    test(start, expected);
   };
   with("tick", [](metronome& m, auto&& tok) { return m.async_wait_tick(TACTUS_FWD(tok)); }, beats{1, 2});
   with("beat", [](metronome& m, auto&& tok) { return m.async_wait_beat(TACTUS_FWD(tok)); }, beats{1});
@@ -270,114 +263,24 @@ void for_each_wait(Test&& test) {
 
 }  // namespace
 
-TEST_CASE("every wait works with a plain callback: on time, never inside the initiating call") {
-  for_each_wait([](fresh& f, auto start, beats expected) {
-    std::optional<beats> got;
-    start(*f.m, [&](std::error_code ec, auto v) {
-      CHECK_FALSE(ec);
-      CHECK(v.fired == at_120(expected));
-      got = v.position;
-    });
-    CHECK_FALSE(got);
-    tactus::testing::advance(f.io, 3s);
-    REQUIRE(got);
-    CHECK(*got == expected);
+TEST_CASE("every wait works with every completion token") {
+  for_each_wait([](auto start, beats expected) {
+    tactus_test::completes_with_every_token<fresh>(
+        [&](fresh& f, auto&& token) { return start(*f.m, TACTUS_FWD(token)); },
+        [](fresh& f) { tactus::testing::advance(f.io, 3s); },
+        [&](fresh&, const auto& v) {
+          CHECK(v.position == expected);
+          CHECK(v.fired == at_120(expected));  // on time in virtual time, never early
+        });
   });
 }
 
-TEST_CASE("every wait works with deferred") {
-  for_each_wait([](fresh& f, auto start, beats expected) {
-    auto op = start(*f.m, tactus::detail::deferred);
-    std::optional<beats> got;
-    std::move(op)([&](std::error_code ec, auto v) {
-      CHECK_FALSE(ec);
-      got = v.position;
-    });
-    tactus::testing::advance(f.io, 3s);
-    REQUIRE(got);
-    CHECK(*got == expected);
+TEST_CASE("every wait is aborted by terminal, partial and total cancellation, by stop() and by destruction") {
+  auto before_due = [](fresh& f) { tactus::testing::advance(f.io, 100ms); };  // the earliest is at 166 ms
+  auto drive = [](fresh& f) { tactus::testing::advance(f.io, 3s); };
+  for_each_wait([&](auto start, beats) {
+    auto on = [&](fresh& f, auto&& token) { return start(*f.m, TACTUS_FWD(token)); };
+    tactus_test::aborts_on_every_cancellation<fresh>(on, before_due, drive, [](fresh& f) { f.m->stop(); });
+    tactus_test::aborts_on_every_cancellation<fresh>(on, before_due, drive, [](fresh& f) { f.m.reset(); });
   });
-}
-
-TEST_CASE("every wait works with use_future") {
-  for_each_wait([](fresh& f, auto start, beats expected) {
-    auto fut = start(*f.m, asio::use_future);
-    tactus::testing::advance(f.io, 3s);
-    REQUIRE(fut.wait_for(10s) == std::future_status::ready);  // use_future completes on another thread
-    CHECK(fut.get().position == expected);
-  });
-  SECTION("an aborted wait throws operation_aborted from get()") {
-    for_each_wait([](fresh& f, auto start, beats) {
-      auto fut = start(*f.m, asio::use_future);
-      f.m->stop();
-      poll(f.io);
-      REQUIRE(fut.wait_for(10s) == std::future_status::ready);  // use_future completes on another thread
-      try {
-        fut.get();
-        FAIL("no exception");
-      } catch (const std::system_error& e) {
-        CHECK(e.code() == asio::error::operation_aborted);
-      }
-    });
-  }
-}
-
-TEST_CASE("every wait works with use_awaitable") {
-  for_each_wait([](fresh& f, auto start, beats expected) {
-    std::optional<beats> got;
-    asio::co_spawn(f.io, start(*f.m, asio::use_awaitable), [&](std::exception_ptr e, auto v) {
-      rethrow(e);
-      got = v.position;
-    });
-    tactus::testing::advance(f.io, 3s);
-    REQUIRE(got);
-    CHECK(*got == expected);
-  });
-}
-
-TEST_CASE("every wait is cancelled by terminal, partial and total cancellation, by stop() and by destruction") {
-  for (auto type : {asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total}) {
-    INFO("cancellation type " << static_cast<int>(type));
-    for_each_wait([type](fresh& f, auto start, beats) {
-      asio::cancellation_signal sig;
-      int calls = 0;
-      std::error_code got;
-      start(*f.m, asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, auto) {
-              ++calls;
-              got = ec;
-            }));
-      tactus::testing::advance(f.io, 100ms);  // before any of them is due
-      CHECK(calls == 0);
-      sig.emit(type);
-      poll(f.io);
-      CHECK(calls == 1);
-      CHECK(got == asio::error::operation_aborted);
-      tactus::testing::advance(f.io, 3s);
-      CHECK(calls == 1);  // and never again
-      CHECK(f.m->running());
-    });
-  }
-  SECTION("stop()") {
-    for_each_wait([](fresh& f, auto start, beats) {
-      std::optional<std::error_code> got;
-      start(*f.m, [&](std::error_code ec, auto) { got = ec; });
-      f.m->stop();
-      poll(f.io);
-      REQUIRE(got);
-      CHECK(*got == asio::error::operation_aborted);
-      CHECK(f.r.done);
-    });
-  }
-  SECTION("the metronome destroyed while the wait and run() are pending") {
-    for_each_wait([](fresh& f, auto start, beats) {
-      std::optional<std::error_code> got;
-      start(*f.m, [&](std::error_code ec, auto) { got = ec; });
-      f.m.reset();
-      poll(f.io);
-      REQUIRE(got);
-      CHECK(*got == asio::error::operation_aborted);
-      CHECK(f.r.done);
-      CHECK_FALSE(f.r.error);
-    });
-  }
 }

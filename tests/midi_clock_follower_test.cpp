@@ -11,6 +11,8 @@
 #include <asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 
+#include "support/every_token.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -130,7 +132,7 @@ struct rig {
   std::vector<metronome::tick_type> beats_from(double from) const {
     std::vector<metronome::tick_type> out;
     for (auto& b : seen)
-      if (b.is_beat() && b.position.count() >= from - 1e-9) out.push_back(b);
+      if (b.is_beat() && b.position >= beats{from}) out.push_back(b);
     return out;
   }
 };
@@ -337,4 +339,35 @@ TEST_CASE("coroutines await pulses and state changes") {
   r.f.shutdown();
   r.io.poll();
   CHECK(aborted);
+}
+
+// Asio's universal model for the follower's waits: every token, every cancellation, shutdown().
+namespace {
+struct playing_rig : rig {
+  playing_rig() { mc::reset(tp(1s)); }
+  void start_clock() {
+    src.send(tp(1s), message::start());
+    src.clock(tp(1s) + 1ms, bpm{120}, 24);
+    src.play(f);
+    run_for(2s);
+  }
+};
+}  // namespace
+
+TEST_CASE("the follower's waits work with every completion token and every cancellation") {
+  auto drive = [](playing_rig& r) { r.start_clock(); };
+  auto before = [](playing_rig& r) { r.run_for(500ms); };  // no message yet
+  auto end = [](playing_rig& r) { r.f.shutdown(); };
+  SECTION("async_wait_pulse") {
+    auto start = [](playing_rig& r, auto&& token) { return r.f.async_wait_pulse(std::forward<decltype(token)>(token)); };
+    tactus_test::completes_with_every_token<playing_rig>(start, drive,
+                                                         [](playing_rig&, std::int64_t pulse) { CHECK(pulse == 0); });
+    tactus_test::aborts_on_every_cancellation<playing_rig>(start, before, drive, end);
+  }
+  SECTION("async_wait_state") {
+    auto start = [](playing_rig& r, auto&& token) { return r.f.async_wait_state(std::forward<decltype(token)>(token)); };
+    tactus_test::completes_with_every_token<playing_rig>(
+        start, drive, [](playing_rig&, transport_state s) { CHECK(s == transport_state::playing); });
+    tactus_test::aborts_on_every_cancellation<playing_rig>(start, before, drive, end);
+  }
 }

@@ -10,7 +10,11 @@
 #include <asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
+#include "support/every_token.hpp"
+
+#include <memory>
 #include <optional>
+#include <vector>
 
 using namespace std::chrono_literals;
 using mc = tactus::testing::manual_clock;
@@ -67,4 +71,71 @@ TEST_CASE("a note lasts its length in beats on the metronome's grid") {
   }
   m.stop();
   io.poll();
+}
+
+namespace {
+// A 16th-note metronome on the manual clock and a virtual JACK output, fresh for each case.
+struct note_rig {
+  asio::io_context io;
+  tactus::midi::output out{io.get_executor(), tactus::midi::virtual_port,
+                           tactus::midi::output_options{.backend = tactus::midi::api::jack, .port_name = "note-rig"}};
+  std::unique_ptr<tactus::basic_metronome<mc>> m;
+  note_rig() {
+    mc::reset();
+    m = std::make_unique<tactus::basic_metronome<mc>>(io.get_executor(), tactus::bpm{120}, tactus::meter{4},
+                                                      tactus::subdivision{4});
+    asio::co_spawn(io, m->run(), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
+    });
+    io.poll();
+  }
+  ~note_rig() {
+    if (m) m->stop();
+    tactus_test::poll(io);
+  }
+};
+}  // namespace
+
+TEST_CASE("async_note works with every completion token and every cancellation; the note always ends") {
+  auto start = [](note_rig& r, auto&& token) {
+    return tactus::midi::async_note(r.out, *r.m, 9, 38, 100, beats{1, 2}, std::forward<decltype(token)>(token));
+  };
+  auto drive = [](note_rig& r) { tactus::testing::advance(r.io, 1s); };
+  tactus_test::completes_with_every_token<note_rig>(start, drive, [](note_rig& r) {
+    CHECK(mc::now() >= mc::time_point(250ms));
+    CHECK(r.out.open_count(9, 38) == 0);
+  });
+  tactus_test::aborts_on_every_cancellation<note_rig>(
+      start, [](note_rig& r) { tactus::testing::advance(r.io, 100ms); }, drive, [](note_rig& r) { r.m->stop(); });
+}
+
+TEST_CASE("notes awaited in the metronome's own callback overlap as written; the grid never stalls") {
+  // note.hpp's own example: before, awaiting a note inside on_tick stalled the metronome (on a
+  // 16th grid for 3 s: 1 callback, 1 delivery).
+  note_rig r;
+  int played = 0, ended = 0;
+  std::vector<std::int64_t> open_at_tick;
+  r.m->on_tick([&](const tactus::basic_tick<mc>& t) -> asio::awaitable<void> {
+    open_at_tick.push_back(static_cast<std::int64_t>(r.out.open_count(9, 36)));
+    ++played;
+    co_await tactus::midi::async_note(r.out, *r.m, 9, 36, 110, beats{1, 2}, asio::use_awaitable);  // two ticks
+    ++ended;
+    CHECK(mc::now() == r.m->time_at(t.position + beats{1, 2}));  // exactly half a beat later
+  });
+  tactus::testing::advance(r.io, 3s);
+  CHECK(played == 24);  // ticks 1..24 of 3 s (tick 0 fired before the callback existed)
+  CHECK(r.m->skipped_count() == 0);
+  CHECK(ended == 22);  // all but the two still sounding at 3 s
+  REQUIRE(open_at_tick.size() == 24);
+  CHECK(open_at_tick[0] == 0);
+  CHECK(open_at_tick[1] == 1);  // the previous note still sounds: notes overlap
+  // From then on one or two sound when a tick comes (the oldest ends on that very tick, in no
+  // defined order relative to it), never more: every note ends.
+  for (std::size_t i = 2; i < open_at_tick.size(); ++i) {
+    CHECK(open_at_tick[i] >= 1);
+    CHECK(open_at_tick[i] <= 2);
+  }
+  r.m->stop();
+  tactus_test::poll(r.io);
+  CHECK(r.out.open_count(9, 36) == 0);  // the two left sounding were ended by the stop
 }
