@@ -4,6 +4,7 @@
 // support/jack_link.hpp) before the test sends; the probes are no notes and the capture forgets them.
 #include <tactus/midi/output.hpp>
 
+#include "support/every_token.hpp"
 #include "support/jack_link.hpp"
 #include "support/message_printer.hpp"
 #include <asio/bind_cancellation_slot.hpp>
@@ -271,4 +272,27 @@ TEST_CASE("Ctrl-C: a signal_set cancels the player, and every note ends") {
   CHECK(sounding(got).empty());
   CHECK(has_cc(got, 9, 123, 0));
   CHECK(has_cc(got, 9, 64, 0));
+}
+
+namespace {
+struct output_rig {
+  asio::io_context io;
+  output out{io.get_executor(), virtual_port, output_options{.backend = api::jack, .port_name = "token-rig"}};
+  ~output_rig() { tactus_test::poll(io); }
+};
+}  // namespace
+
+TEST_CASE("async_note (a duration) works with every completion token and every cancellation") {
+  auto start = [](output_rig& r, auto&& token) {
+    return r.out.async_note(0, 64, 100, 30ms, std::forward<decltype(token)>(token));
+  };
+  auto drive = [](output_rig& r) {
+    r.io.restart();
+    r.io.run_for(2s);  // real time: the note lasts 30 ms; run() returns when it has ended
+  };
+  tactus_test::completes_with_every_token<output_rig>(start, drive,
+                                                      [](output_rig& r) { CHECK(r.out.open_count(0, 64) == 0); });
+  tactus_test::aborts_on_every_cancellation<output_rig>(
+      start, [](output_rig& r) { tactus_test::poll(r.io); }, drive,
+      [](output_rig& r) { r.out.close(); });
 }

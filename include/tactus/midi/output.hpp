@@ -14,6 +14,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -24,6 +25,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 // The note-safe MIDI output: a sink on an RtMidi output port that remembers which notes are
 // sounding, so that none is left hanging. On close(), panic() and destruction every open note
@@ -84,7 +86,17 @@ struct output_impl {
     used_ = 0;
   }
 
+  // The timers of pending async_note calls with a duration: close() cancels them.
+  void watch(const std::shared_ptr<asio::steady_timer>& t) {
+    note_timers_.erase(std::remove_if(note_timers_.begin(), note_timers_.end(), [](auto& w) { return w.expired(); }),
+                       note_timers_.end());
+    note_timers_.push_back(t);
+  }
+
   void close() {
+    for (auto& w : note_timers_)
+      if (auto t = w.lock()) t->cancel();
+    note_timers_.clear();
     if (!client_.midi) return;
     struct closer {  // the port closes even if a send throws
       output_impl& self;
@@ -128,6 +140,7 @@ struct output_impl {
   rtmidi_client<RtMidiOut> client_;
   std::array<std::uint16_t, 16 * 128> open_{};  // note-ons not yet matched by a note-off
   std::uint16_t used_ = 0;                      // channels that saw a voice message since panic()
+  std::vector<std::weak_ptr<asio::steady_timer>> note_timers_;
   std::string port_name_;
 };
 
@@ -205,7 +218,9 @@ class output {
   /// on each channel used since the last panic. The output stays open.
   void panic() { impl_->panic(); }
 
-  /// panic(), then closes the port. Idempotent. Notes still in async_note send nothing more.
+  /// panic(), then closes the port. Idempotent. Notes still in async_note send nothing more;
+  /// those with a duration complete at once with operation_aborted, those waiting on another
+  /// clock (async_note_with, midi::async_note) when their wait ends.
   void close() { impl_->close(); }
 
   /// Number of (channel, key) pairs sounding.
@@ -225,8 +240,9 @@ class output {
                   CompletionToken&& token) {
     return async_note_with(
         channel, key, velocity,
-        [duration](const executor_type& ex, auto handler) {
+        [duration, impl = impl_](const executor_type& ex, auto handler) {
           auto timer = std::make_shared<asio::steady_timer>(ex, duration);
+          impl->watch(timer);  // close() aborts the wait
           auto slot = asio::get_associated_cancellation_slot(handler);
           auto hex = asio::get_associated_executor(handler, ex);
           timer->async_wait(asio::bind_cancellation_slot(
