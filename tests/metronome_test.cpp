@@ -119,7 +119,7 @@ TEST_CASE("tempo changes") {
     mc::advance(250ms);  // beat position 1.5
     io.poll();
     m.set_tempo(bpm{60});
-    CHECK(m.position().count() == Approx(1.5));
+    CHECK(m.position() == beats{3, 2});  // exact
     // The rest of beat 1 (half a beat) at 60 BPM takes 500 ms.
     CHECK(m.next_deadline() == tp(1250ms));
     step(io, m);
