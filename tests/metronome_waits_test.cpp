@@ -284,3 +284,24 @@ TEST_CASE("every wait is aborted by terminal, partial and total cancellation, by
     tactus_test::aborts_on_every_cancellation<fresh>(on, before_due, drive, [](fresh& f) { f.m.reset(); });
   });
 }
+
+TEST_CASE("a position wait on a tick completes before that tick's callbacks") {
+  mc::reset();
+  asio::io_context io;
+  metronome m{io.get_executor(), bpm{120}, tactus::meter{4}, tactus::subdivision{4}};
+  std::vector<std::string> log;
+  m.on_tick([&](const tick& t) -> asio::awaitable<void> {
+    log.push_back("tick " + std::to_string(t.index));
+    if (t.index < 4) {
+      co_await m.after(beats{1, 4});  // exactly the next tick
+      log.push_back("end " + std::to_string(t.index));
+    }
+  });
+  runner r;
+  r.start(io, m);
+  tactus::testing::advance(io, 600ms);
+  CHECK(log == std::vector<std::string>{"tick 0", "end 0", "tick 1", "end 1", "tick 2", "end 2", "tick 3", "end 3",
+                                        "tick 4"});
+  m.stop();
+  poll(io);
+}

@@ -303,8 +303,8 @@ class basic_metronome {
   /// Waits until the timeline reaches position `p` exactly, between ticks or on one. Signature
   /// void(std::error_code, moment_type). A position, not a time: it follows tempo changes, sync
   /// and relocate made while it waits (a relocation past `p` completes it at once), and waits
-  /// while paused. A position already reached completes at once. Relative to a tick on the same
-  /// position, it completes in no defined order.
+  /// while paused. A position already reached completes at once. A position on a tick completes
+  /// before that tick's callbacks run (so a note ending there ends before the tick plays again).
   template <class CompletionToken>
   auto async_wait_until(beats p, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, moment_type)>(
@@ -520,8 +520,12 @@ class basic_metronome {
       if (!running_ || stop_requested_) return;  // end() completes them
       const auto now = Clock::now();
       if (!paused_) {
-        positions_.complete_each_if([&](beats p) { return time_of(p) <= now; },
-                                    [&](beats p) { return moment_type{p, time_of(p), now, timeline_for(p).tempo()}; });
+        positions_.complete_each_if(
+            [&](beats p) { return time_of(p) <= now; },
+            [&](beats p) {
+              ++positions_completed_;
+              return moment_type{p, time_of(p), now, timeline_for(p).tempo()};
+            });
       }
       auto earliest = time_point::max();
       if (!paused_) positions_.for_each_key([&](beats p) { earliest = std::min(earliest, time_of(p)); });
@@ -637,6 +641,7 @@ class basic_metronome {
     std::int64_t late_ = 0;
     std::int64_t skipped_ = 0;
     std::uint64_t run_ids_ = 0;
+    std::uint64_t positions_completed_ = 0;  // since the grid loop last let them run first
     std::uint64_t blocking_ = 0;  // the id of the async callback the grid awaits, 0 for none
     asio::cancellation_slot blocking_slot_;
     bool running_ = false;
@@ -672,6 +677,15 @@ class basic_metronome {
         s->index_ += first_due - s->next_tick_;
         s->next_tick_ = first_due;
         continue;
+      }
+      // Position waits due by now complete before this tick's callbacks run: the note-off due
+      // at a tick goes out before that tick's note-on. Their completions are posted; going to
+      // the back of the queue once lets them run first.
+      s->serve_positions();
+      if (s->positions_completed_ != 0) {
+        s->positions_completed_ = 0;
+        co_await asio::post(s->ex_, asio::use_awaitable);
+        if (s->stop_requested_ || cs.cancelled() != asio::cancellation_type::none) co_return;
       }
       co_await deliver(s, s->make_tick(s->next_tick_, deadline, fired, skipped_run), cs);
       skipped_run = 0;
