@@ -3,12 +3,12 @@
 #include <tactus/metronome.hpp>
 #include <tactus/testing/manual_clock.hpp>
 
+#include "support/catch.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
-#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -24,6 +24,7 @@ using mc = tactus::testing::manual_clock;
 using metronome = tactus::basic_metronome<mc>;
 using beat = metronome::beat_type;
 using tp = mc::time_point;
+using Catch::Approx;
 
 namespace {
 
