@@ -6,8 +6,8 @@
 // installed: without it, glibc's backtrace()) and ends the process with the original signal.
 // Not installed under ASan or TSan, which print their own reports.
 #define CATCH_CONFIG_RUNNER
+#include "support/catch.hpp"
 #include "support/sanitizers.hpp"
-#include <catch2/catch.hpp>
 
 #include <csignal>
 #include <cstdio>

@@ -9,10 +9,10 @@
 #include <tactus/midi/smf.hpp>
 
 #include "../examples/drum_machine/pattern.hpp"
+#include "support/catch.hpp"
 #include "support/child_process.hpp"
 #include "support/jack_period.hpp"
 #include "support/sanitizers.hpp"
-#include <catch2/catch.hpp>
 
 #include <RtMidi.h>
 #include <algorithm>
@@ -47,6 +47,7 @@ using tactus::midi::message;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 namespace fs = std::filesystem;
+using Catch::Matchers::ContainsSubstring;
 
 namespace Catch {
 template <>
@@ -293,7 +294,7 @@ TEST_CASE("Ctrl-C ends it at once, every note ended, exit 0") {
   CHECK(took < 2s);
   std::this_thread::sleep_for(50ms);
   check_every_note_ended(cap.messages());
-  CHECK_THAT(dm.output(), Catch::Contains("Interrupted"));
+  CHECK_THAT(dm.output(), ContainsSubstring("Interrupted"));
 }
 
 TEST_CASE("MIDI clock: following a master at 97.3 BPM, notes on its 16ths, every note ended on STOP") {
@@ -311,7 +312,7 @@ TEST_CASE("MIDI clock: following a master at 97.3 BPM, notes on its 16ths, every
   const auto ready_by = clock_type::now() + 10s;
   while (dm.output().find("waiting for START") == std::string::npos && clock_type::now() < ready_by)
     std::this_thread::sleep_for(10ms);
-  REQUIRE_THAT(dm.output(), Catch::Contains("waiting for START"));
+  REQUIRE_THAT(dm.output(), ContainsSubstring("waiting for START"));
 
   // A beat of clock, START, two bars of clock, STOP, then the clock runs on for a beat (as most
   // sources do): the drum machine plays two bars, then falls silent.
@@ -426,9 +427,9 @@ TEST_CASE("no JACK server and no ALSA: it plays to the terminal and writes drum_
   const auto out = dm.output();
   INFO(out);
   REQUIRE(code == 0);
-  CHECK_THAT(out, Catch::Contains("No MIDI backend") && Catch::Contains("drum_machine.mid") &&
-                      Catch::Contains("Played 1 bar"));
-  CHECK_THAT(out, !Catch::Contains("Cannot connect to server"));  // libjack's noise is muted
+  CHECK_THAT(out, ContainsSubstring("No MIDI backend") && ContainsSubstring("drum_machine.mid") &&
+                      ContainsSubstring("Played 1 bar"));
+  CHECK_THAT(out, !ContainsSubstring("Cannot connect to server"));  // libjack's noise is muted
   const auto smf = tactus::midi::smf_read(dir / "drum_machine.mid");
   std::vector<timed> recorded;
   for (auto& t : smf.tracks)
@@ -442,11 +443,11 @@ TEST_CASE("bad input fails with a clear message and exit 1") {
   std::ofstream(file) << "kick: x...x...\nsnare: x..\n";
   child bad_file({"--pattern-file", file.string()});
   CHECK(bad_file.wait(10s) == 1);
-  CHECK_THAT(bad_file.output(), Catch::Contains("bad.txt:2: snare has 3 steps, the pattern has 8 (line 1)"));
+  CHECK_THAT(bad_file.output(), ContainsSubstring("bad.txt:2: snare has 3 steps, the pattern has 8 (line 1)"));
   child bad_swing({"--swing", "0.7"});
   CHECK(bad_swing.wait(10s) == 1);
-  CHECK_THAT(bad_swing.output(), Catch::Contains("--swing wants a number from 0"));
+  CHECK_THAT(bad_swing.output(), ContainsSubstring("--swing wants a number from 0"));
   child bad_port({"--drums-port", "no-such-port-xyz", "--bars", "1"});
   CHECK(bad_port.wait(10s) == 1);
-  CHECK_THAT(bad_port.output(), Catch::Contains("no-such-port-xyz"));
+  CHECK_THAT(bad_port.output(), ContainsSubstring("no-such-port-xyz"));
 }

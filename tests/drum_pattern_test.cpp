@@ -2,12 +2,14 @@
 // The drum machine's pattern model and text format (examples/drum_machine/pattern.hpp): the
 // built-in patterns and the example files parse, and bad input fails naming its line.
 #include "../examples/drum_machine/pattern.hpp"
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <filesystem>
 #include <fstream>
 
 using namespace drum_machine;
+using Catch::Matchers::ContainsSubstring;
+using Catch::Matchers::StartsWith;
 
 namespace {
 int hits(const pattern& p, const std::string& row) {
@@ -70,14 +72,14 @@ TEST_CASE("bass line: note names, numbers, rests, holds and accents", "[drum_mac
 TEST_CASE("bad patterns fail naming the line", "[drum_machine]") {
   CHECK(error_of("kick: x...x...\n\nsnare: x...x..\n") == "t.txt:3: snare has 7 steps, the pattern has 8 (line 1)");
   CHECK(error_of("kick: x..o\n") == "t.txt:1: unexpected 'o' in kick: use x (hit), X (accent) or . (rest)");
-  CHECK_THAT(error_of("kick x...\n"), Catch::StartsWith("t.txt:1: expected \"name: steps\""));
-  CHECK_THAT(error_of("# c\ncowbell: x...\n"), Catch::StartsWith("t.txt:2: unknown row \"cowbell\""));
-  CHECK_THAT(error_of("kick: x...\nbass: C2 . Q2 .\n"), Catch::StartsWith("t.txt:2: bad bass note \"Q2\""));
-  CHECK_THAT(error_of("kick: x...\nbass: - . . .\n"), Catch::StartsWith("t.txt:2: '-' holds a note"));
-  CHECK_THAT(error_of("kick: x...\nbass: C2 . . .\nbass: C2 . . .\n"), Catch::StartsWith("t.txt:3: a second bass"));
-  CHECK_THAT(error_of("kick: x...\n36: x...\n"), Catch::StartsWith("t.txt:2: a second row for key 36"));
+  CHECK_THAT(error_of("kick x...\n"), StartsWith("t.txt:1: expected \"name: steps\""));
+  CHECK_THAT(error_of("# c\ncowbell: x...\n"), StartsWith("t.txt:2: unknown row \"cowbell\""));
+  CHECK_THAT(error_of("kick: x...\nbass: C2 . Q2 .\n"), StartsWith("t.txt:2: bad bass note \"Q2\""));
+  CHECK_THAT(error_of("kick: x...\nbass: - . . .\n"), StartsWith("t.txt:2: '-' holds a note"));
+  CHECK_THAT(error_of("kick: x...\nbass: C2 . . .\nbass: C2 . . .\n"), StartsWith("t.txt:3: a second bass"));
+  CHECK_THAT(error_of("kick: x...\n36: x...\n"), StartsWith("t.txt:2: a second row for key 36"));
   CHECK(error_of("# nothing\n") == "t.txt:1: no rows: the pattern is empty");
-  CHECK_THAT(error_of("kick: " + std::string(65, 'x') + "\n"), Catch::Contains("65 steps, expected 1 to 64"));
+  CHECK_THAT(error_of("kick: " + std::string(65, 'x') + "\n"), ContainsSubstring("65 steps, expected 1 to 64"));
 }
 
 TEST_CASE("every built-in pattern and example file parses, a bar or more with a bass line", "[drum_machine]") {
@@ -88,7 +90,7 @@ TEST_CASE("every built-in pattern and example file parses, a bar or more with a 
     CHECK(p.bass.size() == static_cast<std::size_t>(p.steps()));
     CHECK(hits(p, "kick") > 0);
   }
-  CHECK_THROWS_WITH(builtin_pattern("polka"), Catch::Contains("four-on-the-floor"));
+  CHECK_THROWS_WITH(builtin_pattern("polka"), ContainsSubstring("four-on-the-floor"));
 
   const auto dir = std::filesystem::path(__FILE__).parent_path() / "../examples/drum_machine/patterns";
   int files = 0;

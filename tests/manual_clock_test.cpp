@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: BSL-1.0
 #include <tactus/testing/manual_clock.hpp>
 
+#include "support/catch.hpp"
 #include <asio/basic_waitable_timer.hpp>
 #include <asio/io_context.hpp>
-#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <vector>

@@ -10,7 +10,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include "support/virtual_metronome.hpp"
 

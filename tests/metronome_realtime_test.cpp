@@ -4,9 +4,9 @@
 // Figures for lateness belong to bench/metronome_lateness, not here.
 #include <tactus/metronome.hpp>
 
+#include "support/catch.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <chrono>

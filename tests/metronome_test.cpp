@@ -3,12 +3,12 @@
 #include <tactus/metronome.hpp>
 #include <tactus/testing/manual_clock.hpp>
 
+#include "support/catch.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
-#include <catch2/catch.hpp>
 
 #include "support/virtual_metronome.hpp"
 
@@ -23,6 +23,7 @@ using namespace std::chrono_literals;
 using tactus::beats;
 using tactus::bpm;
 using beat = metronome::tick_type;
+using Catch::Approx;
 
 
 TEST_CASE("the metronome fires on the grid, with positions") {

@@ -13,7 +13,7 @@
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include "support/every_token.hpp"
 #include "support/virtual_metronome.hpp"

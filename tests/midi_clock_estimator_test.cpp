@@ -2,7 +2,7 @@
 #include <tactus/midi/clock_estimator.hpp>
 #include <tactus/testing/manual_clock.hpp>
 
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -19,6 +19,7 @@ namespace {
 
 using clk = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using Catch::Approx;
 using tactus::midi::clock_estimator;
 using tactus::midi::pulse_kind;
 

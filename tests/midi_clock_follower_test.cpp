@@ -6,10 +6,10 @@
 #include <tactus/midi/clock_follower.hpp>
 #include <tactus/testing/manual_clock.hpp>
 
+#include "support/catch.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
-#include <catch2/catch.hpp>
 
 #include "support/every_token.hpp"
 
@@ -37,6 +37,7 @@ using mc = tactus::testing::manual_clock;
 using metronome = tactus::basic_metronome<mc>;
 using follower = basic_clock_follower<mc>;
 using tp = mc::time_point;
+using Catch::Approx;
 
 namespace {
 

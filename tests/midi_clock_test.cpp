@@ -12,6 +12,7 @@
 #include <tactus/midi/clock_follower.hpp>
 #include <tactus/midi/clock_master.hpp>
 
+#include "support/catch.hpp"
 #include "support/child_process.hpp"
 #include "support/jack_period.hpp"
 #include "support/sanitizers.hpp"
@@ -19,7 +20,6 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -71,6 +71,7 @@ extern char** environ;
 using namespace tactus::midi;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
+using Catch::Approx;
 using tactus::beats;
 using tactus::bpm;
 

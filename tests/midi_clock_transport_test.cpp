@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #include <tactus/midi/clock_transport.hpp>
 
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -13,6 +13,7 @@ namespace {
 
 using clk = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using Catch::Approx;
 using tactus::midi::clock_transport;
 using tactus::midi::message;
 using tactus::midi::song_position;

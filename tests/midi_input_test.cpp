@@ -5,6 +5,7 @@
 // asserted here stay exact.
 #include <tactus/midi/input.hpp>
 
+#include "support/catch.hpp"
 #include "support/jack_link.hpp"
 #include "support/message_printer.hpp"
 #include <asio/bind_cancellation_slot.hpp>
@@ -13,7 +14,6 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -27,6 +27,7 @@
 using namespace tactus::midi;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
+using Catch::Matchers::ContainsSubstring;
 
 namespace {
 
@@ -175,7 +176,7 @@ TEST_CASE("overflow drops the newest and accounts for every message") {
   CHECK(in.received() + in.dropped() == in.arrived());
   REQUIRE_FALSE(errors.empty());
   CHECK(errors.front() == io_errc::queue_overflow);
-  CHECK_THAT(detail, Catch::Contains("dropped"));
+  CHECK_THAT(detail, ContainsSubstring("dropped"));
 
   // JACK's part. A JACK server that misses cycles on a loaded machine (xruns: its log says
   // "client ... was not finished") loses a late client's events or hands the same cycle's

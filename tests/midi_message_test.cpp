@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #include <tactus/midi/message.hpp>
 
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <array>
 #include <cstdint>
@@ -13,6 +13,7 @@
 using tactus::midi::message;
 using tactus::midi::message_type;
 using bytes = std::vector<std::uint8_t>;
+using Catch::Matchers::ContainsSubstring;
 
 namespace {
 bytes raw(const message& m) { return bytes(m.bytes().begin(), m.bytes().end()); }
@@ -108,7 +109,7 @@ TEST_CASE("message factories reject out-of-range arguments", "[midi][message]") 
     CHECK_THROWS_AS(message::song_position(-1), std::invalid_argument);
   }
   SECTION("the error names the value and range") {
-    CHECK_THROWS_WITH(message::note_on(0, 200, 1), Catch::Contains("200") && Catch::Contains("0..127"));
+    CHECK_THROWS_WITH(message::note_on(0, 200, 1), ContainsSubstring("200") && ContainsSubstring("0..127"));
   }
   SECTION("malformed sysex") {
     CHECK_THROWS_AS(message::sysex(bytes{0xF0, 0x01}), std::invalid_argument);

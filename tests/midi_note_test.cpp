@@ -4,11 +4,11 @@
 #include <tactus/midi/note.hpp>
 #include <tactus/testing/manual_clock.hpp>
 
+#include "support/catch.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-#include <catch2/catch.hpp>
 
 #include "support/every_token.hpp"
 

@@ -4,6 +4,7 @@
 // support/jack_link.hpp) before the test sends; the probes are no notes and the capture forgets them.
 #include <tactus/midi/output.hpp>
 
+#include "support/catch.hpp"
 #include "support/every_token.hpp"
 #include "support/jack_link.hpp"
 #include "support/message_printer.hpp"
@@ -14,7 +15,6 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <csignal>

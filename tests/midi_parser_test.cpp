@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #include <tactus/midi/parser.hpp>
 
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <cstdint>
 #include <random>

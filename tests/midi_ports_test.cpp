@@ -5,8 +5,8 @@
 #include <tactus/midi/output.hpp>
 #include <tactus/midi/ports.hpp>
 
+#include "support/catch.hpp"
 #include <asio/io_context.hpp>
-#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -14,6 +14,7 @@
 #include <string>
 
 using namespace tactus::midi;
+using Catch::Matchers::ContainsSubstring;
 
 namespace {
 bool contains(const std::vector<std::string>& v, const std::string& s) {
@@ -36,7 +37,7 @@ TEST_CASE("backend selection") {
       FAIL("expected backend_unavailable");
     } catch (const backend_unavailable& e) {
       REQUIRE(e.attempts().size() == 1);
-      CHECK_THAT(e.what(), Catch::Contains("alsa:") && Catch::Contains("/dev/snd/seq"));
+      CHECK_THAT(e.what(), ContainsSubstring("alsa:") && ContainsSubstring("/dev/snd/seq"));
     }
   }
   SECTION("with no JACK server either, the error names every backend tried") {
@@ -48,7 +49,7 @@ TEST_CASE("backend selection") {
       FAIL("expected backend_unavailable");
     } catch (const backend_unavailable& e) {
       ::setenv("JACK_DEFAULT_SERVER", saved.c_str(), 1);
-      CHECK_THAT(e.what(), Catch::Contains("jack:") && Catch::Contains("tactus-no-such-server"));
+      CHECK_THAT(e.what(), ContainsSubstring("jack:") && ContainsSubstring("tactus-no-such-server"));
       CHECK(e.attempts().size() == 2);
     }
   }
@@ -84,7 +85,7 @@ TEST_CASE("listing and matching ports") {
     } catch (const port_not_found& e) {
       CHECK(e.wanted() == "no-such-port-xyz");
       CHECK(contains(e.available(), vin_name));
-      CHECK_THAT(e.what(), Catch::Contains("no-such-port-xyz") && Catch::Contains(vin_name));
+      CHECK_THAT(e.what(), ContainsSubstring("no-such-port-xyz") && ContainsSubstring(vin_name));
     }
     CHECK_THROWS_AS(input(ctx.get_executor(), "no-such-port-xyz"), port_not_found);
     CHECK_THROWS_AS(output(ctx.get_executor(), "no-such-port-xyz"), port_not_found);

@@ -5,7 +5,7 @@
 // usage block of a header (comment lines indented by 3 or more spaces: `//     code`) must appear,
 // line by line in order, in one of them ("..." lines stand for code left out). A newcomer copies
 // these first; one crashed before this test existed.
-#include <catch2/catch.hpp>
+#include "support/catch.hpp"
 
 #include <algorithm>
 #include <filesystem>

@@ -19,7 +19,7 @@
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <chrono>
 #include <exception>

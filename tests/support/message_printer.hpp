@@ -3,7 +3,7 @@
 
 #include <tactus/midi/message.hpp>
 
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <string>
 

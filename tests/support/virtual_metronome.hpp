@@ -9,7 +9,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <exception>
 

@@ -6,6 +6,8 @@
 // The one place where Asio's version shows. Debian bookworm's Asio 1.22.1 is the floor; it
 // keeps as_tuple, awaitable operators and channels under asio::experimental, and later
 // releases moved some of them to asio::. tactus code names them through tactus::detail only.
+// Tested with 1.22.1 (Debian 12) and 1.30.2 (Debian 13), where awaitable operators are still
+// experimental.
 
 #if ASIO_VERSION >= 102400
 #include <asio/as_tuple.hpp>
