@@ -4,6 +4,7 @@
 // support/jack_link.hpp) before the test sends: the probes are counted apart, so the counts
 // asserted here stay exact.
 #include <tactus/midi/input.hpp>
+#include <tactus/midi/rtmidi_close.hpp>
 
 #include "support/jack_link.hpp"
 #include "support/message_printer.hpp"
@@ -33,7 +34,7 @@ namespace {
 // A raw RtMidi sender: a virtual JACK output port "<client>:src" that the input connects to.
 struct sender {
   explicit sender(const std::string& client) : out(RtMidi::UNIX_JACK, client) { out.openVirtualPort("src"); }
-  ~sender() { tactus::midi::detail::quiesce(out); }  // RtMidi's own close can crash libjack
+  ~sender() { tactus::midi::quiesce(out); }  // RtMidi's own close can crash libjack
   void send(const message& m) { out.sendMessage(m.bytes().data(), m.bytes().size()); }
   RtMidiOut out;
 };

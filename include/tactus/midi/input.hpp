@@ -2,7 +2,7 @@
 #pragma once
 
 #include <tactus/midi/detail/input_bridge.hpp>
-#include <tactus/midi/detail/io_error.hpp>
+#include <tactus/midi/io_error.hpp>
 #include <tactus/midi/input_options.hpp>
 #include <tactus/midi/message.hpp>
 #include <tactus/midi/ports.hpp>
