@@ -4,13 +4,15 @@
 #include <asio/version.hpp>
 
 // The one place where Asio's version shows. Debian bookworm's Asio 1.22.1 is the floor; it
-// keeps as_tuple, awaitable operators and channels under asio::experimental, and later
+// keeps as_tuple, deferred, awaitable operators and channels under asio::experimental, and later
 // releases moved some of them to asio::. tactus code names them through tactus::detail only.
 
 #if ASIO_VERSION >= 102400
 #include <asio/as_tuple.hpp>
+#include <asio/deferred.hpp>
 #else
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/deferred.hpp>
 #endif
 #include <asio/experimental/awaitable_operators.hpp>
 
@@ -19,9 +21,13 @@ namespace tactus::detail {
 #if ASIO_VERSION >= 102400
 using asio::as_tuple;
 using asio::as_tuple_t;
+using asio::deferred;
+using asio::deferred_t;
 #else
 using asio::experimental::as_tuple;
 using asio::experimental::as_tuple_t;
+using asio::experimental::deferred;
+using asio::experimental::deferred_t;
 #endif
 
 /// `using namespace tactus::detail::awaitable_operators;` for `co_await (a || b)`.
