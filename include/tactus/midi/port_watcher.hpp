@@ -34,6 +34,8 @@
 //     for (auto& name : change.appeared) std::printf("+ %s\n", name.c_str());
 //     for (auto& name : change.vanished) std::printf("- %s\n", name.c_str());
 //   }
+//
+// midi::input follows the port it reads from with one (input_options::rescan_interval).
 
 namespace tactus::midi {
 
