@@ -9,6 +9,7 @@
 //   build/release/bench/midi_bridge
 #include <tactus/midi/input.hpp>
 #include <tactus/midi/ports.hpp>
+#include <tactus/midi/rtmidi_close.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -105,7 +106,7 @@ class private_jack {
 // The raw RtMidi sender: a virtual JACK output port the bridge connects to.
 struct sender {
   sender() : out(RtMidi::UNIX_JACK, "bench-sender") { out.openVirtualPort("src"); }
-  ~sender() { midi::detail::quiesce(out); }  // RtMidi's own close can crash libjack
+  ~sender() { midi::quiesce(out); }  // RtMidi's own close can crash libjack
   void send(int i) {
     const unsigned char b[3] = {0x90, static_cast<unsigned char>(i % 128),
                                 static_cast<unsigned char>(1 + (i / 128) % 127)};

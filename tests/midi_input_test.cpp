@@ -3,9 +3,12 @@
 // RtMidiOut in the test sends, tactus::midi::input receives. Every connection is linked (see
 // support/jack_link.hpp) before the test sends: the probes are counted apart, so the counts
 // asserted here stay exact.
+#include <tactus/detail/asio_compat.hpp>
 #include <tactus/midi/input.hpp>
+#include <tactus/midi/rtmidi_close.hpp>
 
 #include "support/catch.hpp"
+#include "support/future_error.hpp"
 #include "support/jack_link.hpp"
 #include "support/message_printer.hpp"
 #include <asio/bind_cancellation_slot.hpp>
@@ -14,13 +17,18 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <future>
+#include <memory>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -34,7 +42,7 @@ namespace {
 // A raw RtMidi sender: a virtual JACK output port "<client>:src" that the input connects to.
 struct sender {
   explicit sender(const std::string& client) : out(RtMidi::UNIX_JACK, client) { out.openVirtualPort("src"); }
-  ~sender() { tactus::midi::detail::quiesce(out); }  // RtMidi's own close can crash libjack
+  ~sender() { tactus::midi::quiesce(out); }  // RtMidi's own close can crash libjack
   void send(const message& m) { out.sendMessage(m.bytes().data(), m.bytes().size()); }
   RtMidiOut out;
 };
@@ -89,8 +97,7 @@ TEST_CASE("messages arrive complete, in order, with their time") {
         ctx,
         [&]() -> asio::awaitable<void> {
           for (std::size_t i = 0; i < sent.size(); ++i) got.push_back(co_await in.async_receive(asio::use_awaitable));
-          in.close();  // stops the re-scan timer so that run() returns
-        },
+        },  // then nobody receives: run() returns with the input open
         rethrow);
     std::thread t([&] {
       for (auto& m : sent) {
@@ -98,8 +105,9 @@ TEST_CASE("messages arrive complete, in order, with their time") {
         std::this_thread::sleep_for(2ms);
       }
     });
-    ctx.run();
+    ctx.run_for(30s);
     t.join();
+    CHECK(ctx.stopped());  // returned by itself: the input keeps no work once nobody receives
     const auto t1 = clock_type::now();
     REQUIRE(got.size() == sent.size());
     for (std::size_t i = 0; i < sent.size(); ++i) {
@@ -161,7 +169,7 @@ TEST_CASE("overflow drops the newest and accounts for every message") {
   // Until JACK has delivered everything, or stops delivering (see below).
   wait_until([&] { return in.arrived() >= probes.arrived + sent; }, 5s);
   for (auto before = in.arrived(); std::this_thread::sleep_for(100ms), in.arrived() != before;) before = in.arrived();
-  ctx.poll();  // the posted overflow report
+  ctx.poll();  // nothing: the overflow is reported when the consumer next looks (try_receive)
   std::vector<message> got;
   while (auto m = in.try_receive()) got.push_back(m->msg);
   const auto arrived = in.arrived() - probes.arrived;
@@ -196,23 +204,158 @@ TEST_CASE("cancelling a receive loses nothing") {
   sender tx("cancel-sender");
   input in(ctx.get_executor(), "cancel-sender:src", opts());
   tactus_tests::link(tx, in);
+  const auto type = GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,
+                             asio::cancellation_type::total);
+  INFO("cancellation type " << int(type));
   asio::cancellation_signal cancel;
   std::error_code first;
   in.async_receive(asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec, timed_message) { first = ec; }));
   ctx.poll();
-  cancel.emit(asio::cancellation_type::terminal);
+  cancel.emit(type);
   ctx.poll();
   CHECK(first == asio::error::operation_aborted);
+  CHECK(ctx.stopped());  // nobody receives any more: no work left
 
   tx.send(message::note_on(1, 2, 3));
   std::optional<timed_message> second;
   in.async_receive([&](std::error_code ec, timed_message m) {
     if (!ec) second = m;
-    in.close();
   });
+  ctx.restart();
   ctx.run_for(10s);
   REQUIRE(second);
   CHECK(second->msg == message::note_on(1, 2, 3));
+}
+
+TEST_CASE("cancelling a coroutine's receive with an awaitable operator loses nothing") {
+  using namespace tactus::detail::awaitable_operators;
+  asio::io_context ctx;
+  sender tx("race-sender");
+  input in(ctx.get_executor(), "race-sender:src", opts());
+  tactus_tests::link(tx, in);
+  std::vector<std::size_t> winners;
+  std::optional<message> after;
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer t(ctx, 20ms);  // nothing is sent yet: the timer wins
+        winners.push_back((co_await (in.async_receive(asio::use_awaitable) || t.async_wait(asio::use_awaitable))).index());
+        tx.send(message::note_on(4, 5, 6));
+        after = (co_await in.async_receive(asio::use_awaitable)).msg;
+      },
+      rethrow);
+  ctx.run_for(10s);
+  CHECK(ctx.stopped());
+  CHECK(winners == std::vector<std::size_t>{1});
+  REQUIRE(after);
+  CHECK(*after == message::note_on(4, 5, 6));
+}
+
+TEST_CASE("async_receive works with every completion token") {
+  asio::io_context ctx;
+  sender tx("token-sender");
+  input in(ctx.get_executor(), "token-sender:src", opts());
+  const auto probes = tactus_tests::link(tx, in);
+  const auto m = message::control_change(2, 74, 99);
+
+  SECTION("a callback") {
+    std::optional<message> got;
+    in.async_receive([&](std::error_code ec, timed_message t) {
+      if (!ec) got = t.msg;
+    });
+    tx.send(m);
+    ctx.run_for(10s);  // returns once the message is in: nothing else keeps the context busy
+    CHECK(ctx.stopped());
+    REQUIRE(got);
+    CHECK(*got == m);
+  }
+  SECTION("deferred: nothing is received before the operation is launched") {
+    auto op = in.async_receive(tactus::detail::deferred);
+    tx.send(m);
+    REQUIRE(wait_until([&] { return in.arrived() == probes.arrived + 1; }));
+    ctx.poll();
+    CHECK(in.received() == probes.received);  // still queued
+    std::optional<message> got;
+    std::move(op)([&](std::error_code ec, timed_message t) {
+      if (!ec) got = t.msg;
+    });
+    ctx.restart();
+    ctx.run_for(10s);
+    REQUIRE(got);
+    CHECK(*got == m);
+  }
+  SECTION("use_future") {
+    std::future<timed_message> f = in.async_receive(asio::use_future);
+    tx.send(m);
+    ctx.run_for(10s);
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);  // set on Asio's system executor
+    CHECK(f.get().msg == m);
+  }
+  SECTION("use_future, cancelled: the future throws operation_aborted") {
+    asio::cancellation_signal cancel;
+    auto f = in.async_receive(asio::bind_cancellation_slot(cancel.slot(), asio::use_future));
+    ctx.poll();
+    cancel.emit(asio::cancellation_type::total);
+    ctx.poll();
+    CHECK(tactus_tests::future_error(f) == asio::error::operation_aborted);
+  }
+  SECTION("use_awaitable") {
+    std::optional<message> got;
+    asio::co_spawn(
+        ctx, [&]() -> asio::awaitable<void> { got = (co_await in.async_receive(asio::use_awaitable)).msg; }, rethrow);
+    ctx.poll();
+    tx.send(m);
+    ctx.run_for(10s);
+    REQUIRE(got);
+    CHECK(*got == m);
+  }
+}
+
+TEST_CASE("an input nobody receives from lets io_context::run() return") {
+  asio::io_context ctx;
+  sender tx("idle-sender");
+  auto o = opts();
+  o.rescan_interval = 20ms;  // the port is followed: while someone receives
+  input in(ctx.get_executor(), "idle-sender:src", o);
+  auto run_returns = [&] {
+    ctx.restart();
+    ctx.run_for(10s);
+    return ctx.stopped();  // run_for ran out of work, not of time
+  };
+
+  SECTION("just opened") { CHECK(run_returns()); }
+  SECTION("after a receive completed") {
+    tactus_tests::link(tx, in);
+    bool done = false;
+    in.async_receive([&](std::error_code, timed_message) { done = true; });
+    tx.send(message::clock());
+    CHECK(run_returns());
+    CHECK(done);
+    CHECK(run_returns());
+  }
+  SECTION("after a receive was cancelled") {
+    asio::cancellation_signal cancel;
+    in.async_receive(asio::bind_cancellation_slot(cancel.slot(), [](std::error_code, timed_message) {}));
+    ctx.run_for(50ms);  // the port is listed meanwhile
+    CHECK_FALSE(ctx.stopped());
+    cancel.emit(asio::cancellation_type::total);
+    CHECK(run_returns());
+  }
+  SECTION("after the message handler was removed, by itself") {
+    const auto probes = tactus_tests::link(tx, in);
+    tx.send(message::clock());
+    tx.send(message::clock());
+    REQUIRE(wait_until([&] { return in.arrived() == probes.arrived + 2; }));
+    int calls = 0;
+    in.on_message([&](const timed_message&) {
+      ++calls;
+      in.on_message({});
+    });
+    CHECK(run_returns());
+    CHECK(calls == 1);
+    CHECK(in.try_receive());  // the second one waits
+  }
+  CHECK(in.connected());
 }
 
 TEST_CASE("closing or destroying the input while messages flow is safe") {
@@ -244,7 +387,7 @@ TEST_CASE("closing or destroying the input while messages flow is safe") {
   CHECK(total > 0);
 }
 
-TEST_CASE("a vanished port is reported and reconnected by name") {
+TEST_CASE("a vanished port is reported and reconnected by name while someone receives") {
   asio::io_context ctx;
   auto tx = std::make_unique<sender>("vanish-sender");
   auto o = opts();
@@ -254,24 +397,46 @@ TEST_CASE("a vanished port is reported and reconnected by name") {
   in.on_error([&](std::error_code ec, const std::string&) { events.push_back(ec); });
   auto run_until = [&](auto pred) {
     const auto end = clock_type::now() + 10s;
-    while (!pred() && clock_type::now() < end) ctx.run_for(5ms);
+    while (!pred() && clock_type::now() < end) {
+      ctx.restart();
+      ctx.run_for(5ms);
+    }
     return pred();
   };
+  std::optional<message> got;
+  auto receive = [&] {
+    in.async_receive([&](std::error_code ec, timed_message m) {
+      if (!ec) got = m.msg;
+    });
+  };
 
-  tx.reset();
-  REQUIRE(run_until([&] { return !in.connected(); }));
-  CHECK(events.back() == io_errc::port_vanished);
+  SECTION("the receive is pending while the port goes and comes") {
+    receive();
+    tx.reset();
+    REQUIRE(run_until([&] { return !in.connected(); }));
+    CHECK(events.back() == io_errc::port_vanished);
+  }
+  SECTION("the port vanished while nobody received: the next receive learns it") {
+    tx.reset();
+    std::this_thread::sleep_for(100ms);  // five rescan intervals: nothing is listed
+    ctx.run_for(100ms);
+    CHECK(ctx.stopped());
+    CHECK(in.connected());  // nobody looked
+    CHECK(events.empty());
+    receive();
+    REQUIRE(run_until([&] { return !in.connected(); }));
+    CHECK(events.back() == io_errc::port_vanished);
+  }
 
   tx = std::make_unique<sender>("vanish-sender");
   REQUIRE(run_until([&] { return in.connected(); }));
   CHECK(events.back() == io_errc::port_reconnected);
-  tactus_tests::link(*tx, in);  // the reconnection, too, takes effect late
-
-  std::optional<message> got;
-  in.async_receive([&](std::error_code ec, timed_message m) {
-    if (!ec) got = m.msg;
-  });
-  tx->send(message::control_change(0, 1, 2));
-  REQUIRE(run_until([&] { return got.has_value(); }));
-  CHECK(*got == message::control_change(0, 1, 2));
+  CHECK(in.port_name() == "vanish-sender:src");
+  // The reconnection, too, takes effect some cycles late: send until the receive has one.
+  const auto m = message::control_change(0, 1, 2);
+  REQUIRE(run_until([&] {
+    if (!got) tx->send(m);
+    return got.has_value();
+  }));
+  CHECK(*got == m);
 }

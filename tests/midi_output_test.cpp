@@ -3,6 +3,7 @@
 // RtMidiIn in the test captures what tactus::midi::output sent. Every connection is linked (see
 // support/jack_link.hpp) before the test sends; the probes are no notes and the capture forgets them.
 #include <tactus/midi/output.hpp>
+#include <tactus/midi/rtmidi_close.hpp>
 
 #include "support/catch.hpp"
 #include "support/every_token.hpp"
@@ -39,7 +40,7 @@ class capture {
     in_.setCallback(&capture::callback, this);
     in_.openVirtualPort("in");
   }
-  ~capture() { tactus::midi::detail::quiesce(in_); }  // RtMidi's own close can crash libjack
+  ~capture() { tactus::midi::quiesce(in_); }  // RtMidi's own close can crash libjack
 
   /// Waits until `n` messages arrived, then a little longer to catch any extra one.
   std::vector<message> wait_for(std::size_t n, clock_type::duration timeout = 10s) {

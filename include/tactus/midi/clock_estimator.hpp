@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include <tactus/midi/message.hpp>  // pulses_per_beat
 #include <tactus/tempo.hpp>
 #include <tactus/timeline.hpp>
 
@@ -39,9 +40,6 @@
 // newest pulse), so nothing accumulates. No allocation: the window is a fixed ring.
 
 namespace tactus::midi {
-
-/// MIDI clock resolution: pulses per quarter note.
-inline constexpr int pulses_per_beat = 24;
 
 /// Tuning of a clock_estimator. The defaults suit USB/DIN gear and JACK at periods up to ~6 ms.
 struct clock_estimator_config {

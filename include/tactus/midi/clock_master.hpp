@@ -2,8 +2,7 @@
 #pragma once
 
 #include <tactus/metronome.hpp>
-#include <tactus/midi/clock_estimator.hpp>  // pulses_per_beat
-#include <tactus/midi/message.hpp>
+#include <tactus/midi/message.hpp>  // message, pulses_per_beat
 #include <tactus/midi/output.hpp>
 
 #include <asio/any_io_executor.hpp>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
-#include <tactus/midi/detail/input_bridge.hpp>
-#include <tactus/midi/detail/io_error.hpp>
+#include <tactus/midi/detail/input_impl.hpp>
+#include <tactus/midi/io_error.hpp>
 #include <tactus/midi/input_options.hpp>
 #include <tactus/midi/message.hpp>
 #include <tactus/midi/ports.hpp>
@@ -21,8 +21,8 @@
 
 // The MIDI input bridge: messages from an RtMidi input port, handed from RtMidi's thread to an
 // Asio executor. The RtMidi callback only stamps the message with steady_clock::now(), copies it
-// into a preallocated bounded queue and, when the consumer needs waking, posts once; it never
-// blocks and never resumes a coroutine. Consume on the executor:
+// into a preallocated bounded queue and, when the consumer needs waking, writes an eventfd once;
+// it never blocks, never locks and never resumes a coroutine. Consume on the executor:
 //
 //   tactus::midi::input in(ctx.get_executor(), "circuit");        // port by name, any case
 //   for (;;) {
@@ -30,9 +30,13 @@
 //     std::cout << m.msg.to_string() << '\n';
 //   }
 //
-// or install a handler: in.on_message([](const timed_message& m) { ... }).
+// or install a handler:
+//
+//   in.on_message([](const tactus::midi::timed_message& m) { std::cout << m.msg.to_string() << '\n'; });
+//
 // When the queue is full the NEWEST message is dropped and counted; the error handler hears of it
 // (io_errc::queue_overflow). Invariant: arrived() == received() + dropped() + queued.
+// An input nobody receives from keeps no work on its executor: io_context::run() returns.
 
 namespace tactus::midi {
 
@@ -40,9 +44,12 @@ namespace tactus::midi {
 ///
 /// Thread-safety: member functions must be called from the executor (a strand if run() runs on
 /// several threads), except the counters, which any thread may read. Handlers run there too.
-/// Realtime-safety of the hand-off: RtMidi's thread does no locking and no allocation for short
-/// messages; it calls asio::post (which allocates) once per wake-up of the executor, not per
-/// message.
+/// Realtime-safety of the hand-off: RtMidi's thread takes no lock and allocates nothing for short
+/// messages (a sysex slot grows once to the longest sysex it carried); it wakes the executor
+/// with one eventfd write per wake-up, not per message.
+///
+/// The port is followed (see connected()) only while someone listens: an async_receive pending
+/// or an on_message handler set. Nothing else keeps the executor busy.
 class input {
  public:
   using executor_type = asio::any_io_executor;
@@ -88,7 +95,10 @@ class input {
   /// Full name of the port we read from (JACK: "client:port"); for a virtual port, ours as others
   /// list it, "client_name:port_name" (see output::port_name).
   const std::string& port_name() const noexcept { return impl_->port_name(); }
-  /// False after the port vanished, until it is back (see input_options::rescan_interval).
+  /// False after the port vanished, until it is back; a port opened by name is looked for
+  /// every input_options::rescan_interval while someone listens (see above), and reconnected
+  /// by its name, or else by what was asked for. A port that vanishes and comes back between
+  /// two looks goes unnoticed: connected() stays true, though JACK dropped the connection.
   bool connected() const noexcept { return impl_->connected(); }
   /// The backend actually in use.
   api backend() const noexcept { return impl_->backend(); }
@@ -110,11 +120,13 @@ class input {
   std::optional<timed_message> try_receive() { return impl_->try_receive(); }
 
   /// Calls `f` on the executor for every message, in order (instead of async_receive); an empty
-  /// function stops it. While set, the input keeps its executor busy. Executor only.
+  /// function stops it (`f` may do so itself). While set, the input keeps its executor busy.
+  /// Executor only.
   void on_message(std::function<void(const timed_message&)> f) { impl_->set_message_handler(std::move(f)); }
 
-  /// Receives overflow (io_errc::queue_overflow, with the count), port_vanished,
-  /// port_reconnected and backend errors, on the executor.
+  /// Receives overflow (io_errc::queue_overflow, sysex_too_long, with the count) when the
+  /// consumer next looks (a receive, try_receive, a delivery to the handler), malformed_message,
+  /// port_vanished, port_reconnected and backend errors, on the executor.
   void on_error(error_handler f) { impl_->set_error_handler(std::move(f)); }
 
   /// Messages RtMidi handed us. Any thread.

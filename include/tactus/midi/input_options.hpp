@@ -10,7 +10,7 @@
 
 // What an input delivers (timed_message) and how it is opened (input_options): the public types
 // of the input bridge, apart from the bridge (input.hpp) so that its internals
-// (detail/input_bridge.hpp) can use them.
+// (detail/input_impl.hpp, detail/input_handoff.hpp) can use them.
 
 namespace tactus::midi {
 
@@ -35,8 +35,8 @@ struct input_options {
   bool receive_timing = true;           // clock (0xF8) and MTC quarter frame (0xF1), as RtMidi
                                         // defines it; start, stop, continue always pass
   bool receive_active_sensing = false;  // 0xFE every 300 ms from many devices: off by default
-  /// How often a port opened by name is checked for having vanished or come back; zero
-  /// disables the check. While it runs, the input keeps its executor busy (run() does not return).
+  /// How often a port opened by name is looked for (a port_watcher listing the ports) while
+  /// someone receives; zero disables it. An input nobody receives from lists nothing.
   std::chrono::milliseconds rescan_interval{500};
 };
 

@@ -69,6 +69,10 @@ constexpr std::size_t message_length(std::uint8_t status) noexcept {
 /// True for the single-byte system realtime messages (0xF8 to 0xFF, 0xFD excepted).
 constexpr bool is_realtime_status(std::uint8_t b) noexcept { return b >= 0xF8 && b != 0xFD; }
 
+/// MIDI clock resolution: CLOCK (0xF8) messages per beat (quarter note), 24 ppqn. A Song
+/// Position Pointer's sixteenth is six of them.
+inline constexpr int pulses_per_beat = 24;
+
 class message {
  public:
   /// An empty message (size() == 0); not a valid MIDI message, but a valid moved-from state.

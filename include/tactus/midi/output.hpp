@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
-#include <tactus/midi/detail/io_error.hpp>
+#include <tactus/midi/io_error.hpp>
 #include <tactus/midi/message.hpp>
 #include <tactus/midi/ports.hpp>
 

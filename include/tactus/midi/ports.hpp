@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
-#include <tactus/midi/detail/rtmidi_close.hpp>
+#include <tactus/midi/rtmidi_close.hpp>
 
 #include <RtMidi.h>
 #include <algorithm>
@@ -124,8 +124,17 @@ class rtmidi_errors {
   std::vector<entry> entries_;
 };
 
+/// Deletes an RtMidiIn or RtMidiOut after quiesce() (see rtmidi_close.hpp).
+struct rtmidi_deleter {
+  template <class RtMidiT>
+  void operator()(RtMidiT* m) const noexcept {
+    quiesce(*m);
+    delete m;
+  }
+};
+
 /// An RtMidiIn or RtMidiOut whose errors go to `errors` (declared first: it outlives the client),
-/// closed safely (see rtmidi_close.hpp). Reset `midi` before replacing the whole client.
+/// closed safely. Reset `midi` before replacing the whole client.
 template <class RtMidiT>
 struct rtmidi_client {
   std::unique_ptr<rtmidi_errors> errors = std::make_unique<rtmidi_errors>();

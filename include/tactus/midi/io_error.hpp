@@ -5,12 +5,17 @@
 #include <system_error>
 #include <type_traits>
 
-// Error codes of the MIDI I/O layer (midi::input, midi::output), reported to their error
-// handlers as std::error_code. Included by input.hpp and output.hpp; not meant to be included alone.
+// Error codes of the MIDI I/O layer, as std::error_code: what midi::input reports to its error
+// handler, and what midi::output's async_note completes with when a send fails. Compare with the
+// enumerators (a std::error_code compares equal to an io_errc of its category):
+//
+//   in.on_error([](std::error_code ec, const std::string& what) {
+//     if (ec == tactus::midi::io_errc::queue_overflow) std::fprintf(stderr, "lost: %s\n", what.c_str());
+//   });
 
 namespace tactus::midi {
 
-/// What an input reports to its error handler. port_reconnected is news, not a failure.
+/// What the MIDI I/O layer reports. port_reconnected is news, not a failure.
 enum class io_errc {
   queue_overflow = 1,  // the receive queue was full: the newest messages were dropped
   sysex_too_long,      // a sysex longer than input_options::max_sysex_bytes was dropped
