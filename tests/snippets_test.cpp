@@ -2,8 +2,9 @@
 // What the README and the headers' usage comments show is what the test suite compiles and runs.
 // Every ```cpp block of README.md must be a contiguous run of lines of a program in
 // examples/snippets/ (each built and run as a test of its own, see tests/CMakeLists.txt), and every
-// usage block of a header (comment lines indented by 3 or more spaces: `//     code`) must appear,
-// line by line in order, in one of them ("..." lines stand for code left out). A newcomer copies
+// usage block of a public header (after an empty `//` line, comment lines indented by two or more
+// spaces: `//   code`) must appear, line by line in order, in one of them ("..." lines stand for
+// code left out). A newcomer copies
 // these first; one crashed before this test existed.
 #include "support/catch.hpp"
 
@@ -59,15 +60,19 @@ std::vector<snippet> readme_blocks(const fs::path& readme) {
   return out;
 }
 
-// Runs of `//` comment lines indented by three or more spaces: a usage example.
+// A usage example: after an empty `//` line, a run of comment lines indented by two or more
+// spaces, the first not a bullet ("- ") of prose.
 std::vector<snippet> header_blocks(const fs::path& header) {
   std::vector<snippet> out;
   const auto lines = read_lines(header);
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    auto is_code = [&](std::size_t k) { return lines[k].rfind("//   ", 0) == 0 && lines[k].size() > 5; };
-    if (!is_code(i)) continue;
+  auto indented = [&](std::size_t k) {
+    const auto& l = lines[k];
+    return l.rfind("//  ", 0) == 0 && l.find_first_not_of(' ', 2) != std::string::npos;
+  };
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    if (trim(lines[i - 1]) != "//" || !indented(i) || trim(lines[i].substr(2)).rfind("- ", 0) == 0) continue;
     snippet s{header.string() + ":" + std::to_string(i + 1), {}};
-    for (; i < lines.size() && is_code(i); ++i)
+    for (; i < lines.size() && indented(i); ++i)
       if (auto t = trim(lines[i].substr(2)); t != "...") s.lines.push_back(t);
     out.push_back(std::move(s));
   }
@@ -121,7 +126,8 @@ TEST_CASE("every usage example in a header comment is in a program of examples/s
   const auto progs = programs();
   int checked = 0;
   for (const auto& e : fs::recursive_directory_iterator(fs::path(TACTUS_SOURCE_DIR) / "include")) {
-    if (e.path().extension() != ".hpp") continue;
+    // Internals (detail/) are not what users copy; their sketches may name private parts.
+    if (e.path().extension() != ".hpp" || e.path().parent_path().filename() == "detail") continue;
     for (const auto& b : header_blocks(e.path())) {
       INFO(show(b));
       const bool found =

@@ -25,7 +25,7 @@
 // <tactus/midi/smf.hpp> includes both.
 //
 //   auto file = tactus::midi::smf_read("take.mid");
-//   for (const auto& e : file.tracks[1].events) play(file.time_at(e.tick), e.msg);
+//   for (const auto& e : file.tracks[0].events) play(file.time_at(e.tick), e.msg);
 
 namespace tactus::midi {
 

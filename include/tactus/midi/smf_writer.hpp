@@ -33,7 +33,7 @@
 //
 //   tactus::midi::smf_writer w{480, std::chrono::microseconds{500'000}};  // 480 ticks/quarter, 120 bpm
 //   w.add(now - start, tactus::midi::message::note_on(9, 36, 100));
-//   w.set_tempo(now - start, tactus::bpm{97.3});  // from here on, 97.3 bpm
+//   w.set_tempo(now - start, tactus::bpm{97.3});
 //   w.write("take.mid");
 
 namespace tactus::midi {
