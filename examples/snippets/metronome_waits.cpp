@@ -7,15 +7,14 @@
 
 int main() {
   asio::io_context io;
-  auto rethrow = [](std::exception_ptr e) { if (e) std::rethrow_exception(e); };
   tactus::metronome m{io.get_executor(), tactus::bpm{120}, tactus::meter{4}};
   m.on_beat([](const tactus::tick& t) { std::cout << t.bar << ':' << t.beat_in_bar << '\n'; });
-  asio::co_spawn(io, m.run(), rethrow);       // until m.stop() or cancellation
+  asio::co_spawn(io, m.run(), tactus::rethrow);       // until m.stop() or cancellation
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     co_await m.next_bar();                      // any coroutine: resume on the next bar line
     co_await m.after(tactus::beats{1, 3});      // exactly a triplet eighth later
     std::cout << "at " << m.position().count() << '\n';
     m.stop();
-  }, rethrow);
+  }, tactus::rethrow);
   io.run();
 }

@@ -19,14 +19,13 @@ void play(const tactus::tick&) { ++beats_played; }
 int main() {
   asio::io_context io;
   auto ex = io.get_executor();
-  auto rethrow = [](std::exception_ptr e) { if (e) std::rethrow_exception(e); };
   midi::output circuit{ex, midi::virtual_port, {.backend = midi::api::jack, .client_name = "circuit"}};
   midi::input synth{ex, midi::virtual_port, {.backend = midi::api::jack, .client_name = "synth"}};
   midi::clock_master circuit_clock{ex, circuit, tactus::bpm{120}};
 
   tactus::midi::output out{ex, "synth"};
   tactus::midi::clock_master master{ex, out, tactus::bpm{120}};
-  asio::co_spawn(ex, master.run(), rethrow);   // START, then CLOCK until stop() or cancel: STOP
+  asio::co_spawn(ex, master.run(), tactus::rethrow);   // START, then CLOCK until stop() or cancel: STOP
   master.set_tempo(tactus::bpm{128});           // from now on, no jump in the position
 
   tactus::metronome m{ex, tactus::bpm{120}};
@@ -37,10 +36,10 @@ int main() {
   tactus::midi::input in{ex, "circuit"};
   tactus::midi::clock_follower follow{in, m};
   follow.on_state_change([&](auto s) { if (s != tactus::midi::transport_state::playing) out.panic(); });
-  asio::co_spawn(ex, m.run({.paused = true}), rethrow);
-  asio::co_spawn(ex, follow.run(), rethrow);
+  asio::co_spawn(ex, m.run({.paused = true}), tactus::rethrow);
+  asio::co_spawn(ex, follow.run(), tactus::rethrow);
 
-  asio::co_spawn(ex, circuit_clock.run(), rethrow);  // the sequencer presses play
+  asio::co_spawn(ex, circuit_clock.run(), tactus::rethrow);  // the sequencer presses play
   asio::steady_timer end(io, 3s);
   end.async_wait([&](std::error_code) {
     circuit_clock.stop();  // STOP: the follower stops, out.panic() ends what sounds

@@ -10,18 +10,16 @@ int main() {
   asio::io_context io;
   tactus::metronome m{io.get_executor(), tactus::bpm{120}, tactus::meter{4}};
 
+  m.on_bar([&](const tactus::tick& t) -> asio::awaitable<void> {
+    if (t.bar == 4) { m.stop(); co_return; }         // four bars, then run() returns
+    if (t.bar == 1) m.set_tempo(tactus::bpm{180}, tactus::tempo_change::next_bar);
+    co_await m.after(tactus::beats{1, 2});           // exactly half a beat later; the grid goes on
+    std::printf("  and\n");
+  });
   m.on_beat([](const tactus::tick& t) {              // every beat, exactly on the grid
     std::printf("%lld:%d\n", (long long)t.bar + 1, t.beat_in_bar + 1);
   });
-  m.on_bar([&](const tactus::tick& t) -> asio::awaitable<void> {
-    if (t.bar == 4) m.stop();                        // four bars, then run() returns
-    if (t.bar == 1) m.set_tempo(tactus::bpm{180}, tactus::tempo_change::next_bar);
-    else {
-      co_await m.after(tactus::beats{1, 2});         // exactly half a beat later; the grid goes on
-      std::printf("  and\n");
-    }
-  });
 
-  asio::co_spawn(io, m.run(), [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  asio::co_spawn(io, m.run(), tactus::rethrow);
   io.run();
 }

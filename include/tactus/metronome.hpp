@@ -7,6 +7,7 @@
 #include <tactus/detail/waiter_list.hpp>
 #include <tactus/meter.hpp>
 #include <tactus/moment.hpp>
+#include <tactus/rethrow.hpp>
 #include <tactus/tempo.hpp>
 #include <tactus/tick.hpp>
 #include <tactus/timeline.hpp>
@@ -43,7 +44,7 @@
 //
 //     tactus::metronome m{io.get_executor(), tactus::bpm{120}, tactus::meter{4}};
 //     m.on_beat([](const tactus::tick& t) { std::cout << t.bar << ':' << t.beat_in_bar << '\n'; });
-//     asio::co_spawn(io, m.run(), rethrow);       // until m.stop() or cancellation
+//     asio::co_spawn(io, m.run(), tactus::rethrow);       // until m.stop() or cancellation
 //     ...
 //     co_await m.next_bar();                      // any coroutine: resume on the next bar line
 //     co_await m.after(tactus::beats{1, 3});      // exactly a triplet eighth later

@@ -5,6 +5,7 @@
 #include <tactus/meter.hpp>
 #include <tactus/metronome.hpp>
 #include <tactus/moment.hpp>
+#include <tactus/rethrow.hpp>
 #include <tactus/tempo.hpp>
 #include <tactus/tick.hpp>
 #include <tactus/timeline.hpp>

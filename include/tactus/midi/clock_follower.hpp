@@ -40,8 +40,8 @@
 //     tactus::midi::input in{ex, "circuit"};
 //     tactus::midi::clock_follower follow{in, m};
 //     follow.on_state_change([&](auto s) { if (s != tactus::midi::transport_state::playing) out.panic(); });
-//     asio::co_spawn(ex, m.run({.paused = true}), rethrow);
-//     asio::co_spawn(ex, follow.run(), rethrow);
+//     asio::co_spawn(ex, m.run({.paused = true}), tactus::rethrow);
+//     asio::co_spawn(ex, follow.run(), tactus::rethrow);
 //
 // How the metronome is driven (the beat position is the song position: beats = pulses / 24):
 //  - START / CONTINUE / a clock coming back after being lost: the metronome waits (paused) for

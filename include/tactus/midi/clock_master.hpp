@@ -19,7 +19,7 @@
 //
 //     tactus::midi::output out{ex, "synth"};
 //     tactus::midi::clock_master master{ex, out, tactus::bpm{120}};
-//     asio::co_spawn(ex, master.run(), rethrow);   // START, then CLOCK until stop() or cancel: STOP
+//     asio::co_spawn(ex, master.run(), tactus::rethrow);   // START, then CLOCK until stop() or cancel: STOP
 //     master.set_tempo(tactus::bpm{128});           // from now on, no jump in the position
 //
 // After run() returns, run(clock_master_start::continue_) sends CONTINUE and carries on from

@@ -23,6 +23,8 @@
 //
 //   for (auto& name : tactus::midi::input_ports()) std::cout << name << '\n';
 //
+// (with no MIDI backend at all, no JACK server and no ALSA sequencer, it throws backend_unavailable)
+//
 // Every function here creates a short-lived RtMidi client: call them from any thread, but not
 // from a realtime thread (they allocate and talk to the MIDI server).
 
