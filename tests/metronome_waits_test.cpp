@@ -42,14 +42,23 @@ tp at_120(beats p) {
   return tp(std::chrono::nanoseconds((p.units() * 500'000'000 + beats::per_beat / 2) / beats::per_beat));
 }
 
-}  // namespace
-
-TEST_CASE("a position wait completes exactly at its position, between ticks") {
-  mc::reset();
+// A metronome at 120 BPM, in beats, running from virtual time 0.
+struct running_at_120 {
   asio::io_context io;
   metronome m{io.get_executor(), bpm{120}};
   runner r;
-  r.start(io, m);
+  running_at_120() {
+    mc::reset();
+    r.start(io, m);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a position wait completes exactly at its position, between ticks") {
+  running_at_120 f;
+  auto& io = f.io;
+  auto& m = f.m;
   std::vector<moment> got;
   for (auto p : {beats{1, 10}, beats{3, 4}, beats{2, 3}, beats{5}})
     m.async_wait_until(p, [&](std::error_code ec, moment mo) {
@@ -69,15 +78,13 @@ TEST_CASE("a position wait completes exactly at its position, between ticks") {
   }
   m.stop();
   poll(io);
-  CHECK(r.done);
+  CHECK(f.r.done);
 }
 
 TEST_CASE("a position wait follows tempo changes made while it waits") {
-  mc::reset();
-  asio::io_context io;
-  metronome m{io.get_executor(), bpm{120}};
-  runner r;
-  r.start(io, m);
+  running_at_120 f;
+  auto& io = f.io;
+  auto& m = f.m;
   std::optional<moment> got;
   m.async_wait_until(beats{3, 2} + beats{4}, [&](std::error_code ec, moment mo) {
     REQUIRE_FALSE(ec);
