@@ -96,7 +96,7 @@ struct note_rig {
 };
 }  // namespace
 
-TEST_CASE("async_note works with every completion token and every cancellation; the note always ends") {
+TEST_CASE("async_note works with every completion token and every cancellation, and the note always ends") {
   auto start = [](note_rig& r, auto&& token) {
     return tactus::midi::async_note(r.out, *r.m, 9, 38, 100, beats{1, 2}, std::forward<decltype(token)>(token));
   };
@@ -109,7 +109,7 @@ TEST_CASE("async_note works with every completion token and every cancellation; 
       start, [](note_rig& r) { tactus::testing::advance(r.io, 100ms); }, drive, [](note_rig& r) { r.m->stop(); });
 }
 
-TEST_CASE("notes awaited in the metronome's own callback overlap as written; the grid never stalls") {
+TEST_CASE("notes awaited in the metronome's own callback overlap as written, and the grid never stalls") {
   // note.hpp's own example: before, awaiting a note inside on_tick stalled the metronome (on a
   // 16th grid for 3 s: 1 callback, 1 delivery).
   note_rig r;

@@ -39,8 +39,9 @@ int main() {
   asio::co_spawn(ex, m.run({.paused = true}), tactus::rethrow);
   asio::co_spawn(ex, follow.run(), tactus::rethrow);
 
-  asio::co_spawn(ex, circuit_clock.run(), tactus::rethrow);  // the sequencer presses play
-  asio::steady_timer end(io, 3s);
+  asio::steady_timer press_play(io, 1s);  // once our input's connection is live, not before
+  press_play.async_wait([&](std::error_code) { asio::co_spawn(ex, circuit_clock.run(), tactus::rethrow); });
+  asio::steady_timer end(io, 4s);
   end.async_wait([&](std::error_code) {
     circuit_clock.stop();  // STOP: the follower stops, out.panic() ends what sounds
     master.stop();

@@ -67,9 +67,13 @@ int main() {
       tactus::midi::quiesce(out);   // last, just before `out` is destroyed
     }
     stop_watching.emit(asio::cancellation_type::terminal);
-    for (int key : {60, 62, 64}) circuit.send(midi::message::note_on(0, key, 90));
-    t.expires_after(300ms);
-    co_await t.async_wait(asio::use_awaitable);
+    // A new JACK connection takes a moment to carry data (seconds on a loaded machine): send
+    // until three have come through.
+    for (int i = 0; received < 3 && i < 200; ++i) {
+      circuit.send(midi::message::note_on(0, 60 + i % 12, 90));
+      t.expires_after(50ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
     stop_reading.emit(asio::cancellation_type::terminal);
 
     auto& in = synth;
@@ -86,5 +90,5 @@ int main() {
 
   io.run();
   std::printf("%d port(s) appeared, %d message(s) received, note ended: %s\n", appeared, received, ended ? "yes" : "no");
-  return appeared >= 1 && received == 3 && ended && errors == 0 ? 0 : 1;
+  return appeared >= 1 && received >= 3 && ended && errors == 0 ? 0 : 1;
 }
