@@ -92,8 +92,8 @@ int main(int argc, char** argv) try {
     if (opt.json)
       std::printf(
           "{\"t\":%.4f,\"beat\":%lld,\"bar\":%lld,\"beat_in_bar\":%d,\"bpm\":%.3f,\"state\":\"%s\",\"late_us\":%lld}\n",
-          seconds(), static_cast<long long>(b.position.whole()), static_cast<long long>(b.bar),
-          b.beat_in_bar, tempo(), name(follow.state()),
+          seconds(), static_cast<long long>(b.position.whole()), static_cast<long long>(b.bar), b.beat_in_bar, tempo(),
+          name(follow.state()),
           static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(b.lateness()).count()));
     else
       std::printf("\r%5lld:%d  %7.2f BPM  %-8s%s", static_cast<long long>(b.bar) + 1, b.beat_in_bar + 1, tempo(),

@@ -3,8 +3,8 @@
 #include <tactus/beats.hpp>
 #include <tactus/meter.hpp>
 #include <tactus/tempo.hpp>
-#include <tactus/timeline.hpp>
 #include <tactus/testing/manual_clock.hpp>
+#include <tactus/timeline.hpp>
 
 #include "support/catch.hpp"
 
@@ -21,7 +21,7 @@ TEST_CASE("beats are exact") {
     CHECK(beats{16}.units() == 16 * beats::per_beat);
     CHECK(beats{1, 3} * 3 == beats{1});
     CHECK(beats{1, 3} + beats{1, 3} + beats{1, 3} == beats{1});  // 1/3 + 1/3 + 1/3 is 1, no tolerance
-    CHECK(beats{0.1} == beats{1, 10});  // per_beat is a multiple of 10
+    CHECK(beats{0.1} == beats{1, 10});                           // per_beat is a multiple of 10
     CHECK(beats{1.0 / 3} == beats{1, 3});  // the nearest unit to a double third is the exact third
     CHECK(beats{1, 10} * 10 == beats{1});
     CHECK(beats{0.25} == beats{1, 4});
@@ -32,7 +32,8 @@ TEST_CASE("beats are exact") {
     CHECK(beats{-1, 4}.fraction() == beats{3, 4});
   }
   SECTION("every usual subdivision has exact ticks") {
-    for (int n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 480, 960}) {
+    for (int n :
+         {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 480, 960}) {
       const tactus::subdivision s{n};
       CHECK(s.tick_length() * n == beats{1});
       CHECK(beats{1, n} == s.tick_length());
@@ -52,11 +53,14 @@ TEST_CASE("beats are exact") {
 }
 
 TEST_CASE("bad values are rejected where they are written, with a clear message") {
-  CHECK_THROWS_WITH(beats{std::numeric_limits<double>::quiet_NaN()}, Catch::Matchers::ContainsSubstring("must be finite"));
-  CHECK_THROWS_WITH(beats{std::numeric_limits<double>::infinity()}, Catch::Matchers::ContainsSubstring("must be finite"));
+  CHECK_THROWS_WITH(beats{std::numeric_limits<double>::quiet_NaN()},
+                    Catch::Matchers::ContainsSubstring("must be finite"));
+  CHECK_THROWS_WITH(beats{std::numeric_limits<double>::infinity()},
+                    Catch::Matchers::ContainsSubstring("must be finite"));
   CHECK_THROWS_WITH(beats{1e15}, Catch::Matchers::ContainsSubstring("within"));
   CHECK_THROWS_WITH((beats{1, 0}), Catch::Matchers::ContainsSubstring("denominator"));
-  CHECK_THROWS_WITH(tactus::subdivision{17}, Catch::Matchers::ContainsSubstring("17 ticks per beat do not fall on exact positions"));
+  CHECK_THROWS_WITH(tactus::subdivision{17},
+                    Catch::Matchers::ContainsSubstring("17 ticks per beat do not fall on exact positions"));
   CHECK_THROWS_WITH(tactus::subdivision{0}, Catch::Matchers::ContainsSubstring("1..960"));
   // A tempo whose beat would not fit the clock: hello_metronome --bpm 1e-9 printed a lateness of
   // -9.2e12 us before this check.

@@ -5,6 +5,8 @@
 #include <tactus/metronome.hpp>
 #include <tactus/testing/manual_clock.hpp>
 
+#include "support/catch.hpp"
+#include "support/virtual_metronome.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -12,9 +14,6 @@
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
-#include "support/catch.hpp"
-
-#include "support/virtual_metronome.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -4,13 +4,12 @@
 #include <tactus/testing/manual_clock.hpp>
 
 #include "support/catch.hpp"
+#include "support/virtual_metronome.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
-
-#include "support/virtual_metronome.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -24,7 +23,6 @@ using tactus::beats;
 using tactus::bpm;
 using beat = metronome::tick_type;
 using Catch::Approx;
-
 
 TEST_CASE("the metronome fires on the grid, with positions") {
   mc::reset();

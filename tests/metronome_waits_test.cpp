@@ -6,6 +6,9 @@
 #include <tactus/metronome.hpp>
 #include <tactus/testing/manual_clock.hpp>
 
+#include "support/catch.hpp"
+#include "support/every_token.hpp"
+#include "support/virtual_metronome.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -13,10 +16,6 @@
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-#include "support/catch.hpp"
-
-#include "support/every_token.hpp"
-#include "support/virtual_metronome.hpp"
 
 #include <chrono>
 #include <functional>
@@ -257,15 +256,30 @@ void for_each_wait(Test&& test) {
     INFO("wait: " << name);
     test(start, expected);
   };
-  with("tick", [](metronome& m, auto&& tok) { return m.async_wait_tick(TACTUS_FWD(tok)); }, beats{1, 2});
-  with("beat", [](metronome& m, auto&& tok) { return m.async_wait_beat(TACTUS_FWD(tok)); }, beats{1});
-  with("bar", [](metronome& m, auto&& tok) { return m.async_wait_bar(TACTUS_FWD(tok)); }, beats{4});
-  with("tick_at 5/4", [](metronome& m, auto&& tok) { return m.async_wait_tick_at(beats{5, 4}, TACTUS_FWD(tok)); },
-       beats{3, 2});
-  with("until 5/4", [](metronome& m, auto&& tok) { return m.async_wait_until(beats{5, 4}, TACTUS_FWD(tok)); },
-       beats{5, 4});
-  with("after 1/3", [](metronome& m, auto&& tok) { return m.async_wait_after(beats{1, 3}, TACTUS_FWD(tok)); },
-       beats{1, 3});
+  with(
+      "tick", [](metronome& m, auto&& tok) { return m.async_wait_tick(TACTUS_FWD(tok)); }, beats{1, 2});
+  with(
+      "beat", [](metronome& m, auto&& tok) { return m.async_wait_beat(TACTUS_FWD(tok)); }, beats{1});
+  with(
+      "bar", [](metronome& m, auto&& tok) { return m.async_wait_bar(TACTUS_FWD(tok)); }, beats{4});
+  with(
+      "tick_at 5/4",
+      [](metronome& m, auto&& tok) {
+        return m.async_wait_tick_at(beats{5, 4}, TACTUS_FWD(tok));
+      },
+      beats{3, 2});
+  with(
+      "until 5/4",
+      [](metronome& m, auto&& tok) {
+        return m.async_wait_until(beats{5, 4}, TACTUS_FWD(tok));
+      },
+      beats{5, 4});
+  with(
+      "after 1/3",
+      [](metronome& m, auto&& tok) {
+        return m.async_wait_after(beats{1, 3}, TACTUS_FWD(tok));
+      },
+      beats{1, 3});
 }
 
 }  // namespace
@@ -307,8 +321,8 @@ TEST_CASE("a position wait on a tick completes before that tick's callbacks") {
   runner r;
   r.start(io, m);
   tactus::testing::advance(io, 600ms);
-  CHECK(log == std::vector<std::string>{"tick 0", "end 0", "tick 1", "end 1", "tick 2", "end 2", "tick 3", "end 3",
-                                        "tick 4"});
+  CHECK(log ==
+        std::vector<std::string>{"tick 0", "end 0", "tick 1", "end 1", "tick 2", "end 2", "tick 3", "end 3", "tick 4"});
   m.stop();
   poll(io);
 }

@@ -7,11 +7,10 @@
 #include <tactus/testing/manual_clock.hpp>
 
 #include "support/catch.hpp"
+#include "support/every_token.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
-
-#include "support/every_token.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -360,13 +359,17 @@ TEST_CASE("the follower's waits work with every completion token and every cance
   auto before = [](playing_rig& r) { r.run_for(500ms); };  // no message yet
   auto end = [](playing_rig& r) { r.f.shutdown(); };
   SECTION("async_wait_pulse") {
-    auto start = [](playing_rig& r, auto&& token) { return r.f.async_wait_pulse(std::forward<decltype(token)>(token)); };
+    auto start = [](playing_rig& r, auto&& token) {
+      return r.f.async_wait_pulse(std::forward<decltype(token)>(token));
+    };
     tactus_test::completes_with_every_token<playing_rig>(start, drive,
                                                          [](playing_rig&, std::int64_t pulse) { CHECK(pulse == 0); });
     tactus_test::aborts_on_every_cancellation<playing_rig>(start, before, drive, end);
   }
   SECTION("async_wait_state") {
-    auto start = [](playing_rig& r, auto&& token) { return r.f.async_wait_state(std::forward<decltype(token)>(token)); };
+    auto start = [](playing_rig& r, auto&& token) {
+      return r.f.async_wait_state(std::forward<decltype(token)>(token));
+    };
     tactus_test::completes_with_every_token<playing_rig>(
         start, drive, [](playing_rig&, transport_state s) { CHECK(s == transport_state::playing); });
     tactus_test::aborts_on_every_cancellation<playing_rig>(start, before, drive, end);

@@ -204,8 +204,8 @@ TEST_CASE("cancelling a receive loses nothing") {
   sender tx("cancel-sender");
   input in(ctx.get_executor(), "cancel-sender:src", opts());
   tactus_tests::link(tx, in);
-  const auto type = GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,
-                             asio::cancellation_type::total);
+  const auto type =
+      GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total);
   INFO("cancellation type " << int(type));
   asio::cancellation_signal cancel;
   std::error_code first;
@@ -239,7 +239,8 @@ TEST_CASE("cancelling a coroutine's receive with an awaitable operator loses not
       ctx,
       [&]() -> asio::awaitable<void> {
         asio::steady_timer t(ctx, 20ms);  // nothing is sent yet: the timer wins
-        winners.push_back((co_await (in.async_receive(asio::use_awaitable) || t.async_wait(asio::use_awaitable))).index());
+        winners.push_back(
+            (co_await (in.async_receive(asio::use_awaitable) || t.async_wait(asio::use_awaitable))).index());
         tx.send(message::note_on(4, 5, 6));
         after = (co_await in.async_receive(asio::use_awaitable)).msg;
       },

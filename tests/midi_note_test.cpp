@@ -5,12 +5,11 @@
 #include <tactus/testing/manual_clock.hpp>
 
 #include "support/catch.hpp"
+#include "support/every_token.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-
-#include "support/every_token.hpp"
 
 #include <memory>
 #include <optional>

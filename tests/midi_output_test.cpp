@@ -294,6 +294,5 @@ TEST_CASE("async_note (a duration) works with every completion token and every c
   tactus_test::completes_with_every_token<output_rig>(start, drive,
                                                       [](output_rig& r) { CHECK(r.out.open_count(0, 64) == 0); });
   tactus_test::aborts_on_every_cancellation<output_rig>(
-      start, [](output_rig& r) { tactus_test::poll(r.io); }, drive,
-      [](output_rig& r) { r.out.close(); });
+      start, [](output_rig& r) { tactus_test::poll(r.io); }, drive, [](output_rig& r) { r.out.close(); });
 }

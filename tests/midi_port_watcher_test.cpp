@@ -7,6 +7,7 @@
 #include <tactus/midi/rtmidi_close.hpp>
 #include <tactus/testing/manual_clock.hpp>
 
+#include "support/catch.hpp"
 #include "support/future_error.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -14,7 +15,6 @@
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-#include "support/catch.hpp"
 
 #include <RtMidi.h>
 #include <algorithm>
@@ -230,8 +230,8 @@ TEST_CASE("cancelling a wait completes it with operation_aborted and loses no ch
   asio::io_context io;
   fake_ports fake;
   watcher w(io.get_executor(), fake.lister(), interval);
-  const auto type = GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,
-                             asio::cancellation_type::total);
+  const auto type =
+      GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total);
   INFO("cancellation type " << int(type));
   asio::cancellation_signal cancel;
   result cancelled, other;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // beats.hpp's usage comment, whole: exact positions, and doubles at the edge.
+// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
 #include <tactus/beats.hpp>
 #include <cstdio>
 

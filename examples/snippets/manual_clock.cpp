@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // manual_clock.hpp's usage comment, whole: ten virtual seconds of a metronome, on time.
+// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
 #include <tactus/metronome.hpp>
 #include <tactus/testing/manual_clock.hpp>
 #include <asio.hpp>

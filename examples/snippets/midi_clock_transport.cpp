@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // clock_transport.hpp's usage comment, whole: START and two beats of clock, fed by hand.
+// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
 #include <tactus/midi/clock_transport.hpp>
 #include <chrono>
 #include <algorithm>

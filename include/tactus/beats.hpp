@@ -2,6 +2,7 @@
 #pragma once
 
 #include <tactus/detail/format.hpp>
+
 #include <cmath>
 #include <compare>
 #include <concepts>
@@ -105,14 +106,13 @@ class beats {
   }
   static constexpr rep checked_whole(long double n) {
     if (!(n >= -static_cast<long double>(max_whole) && n <= static_cast<long double>(max_whole)))
-      throw std::invalid_argument("tactus::beats: a position must lie within ±" + std::to_string(max_whole) +
-                                  " beats");
+      throw std::invalid_argument("tactus::beats: a position must lie within ±" + std::to_string(max_whole) + " beats");
     return static_cast<rep>(n);
   }
   static constexpr rep round_units(double b) {
     if (!(b >= -static_cast<double>(max_whole) && b <= static_cast<double>(max_whole)))
-      throw std::invalid_argument("tactus::beats: a position must be finite and within ±" +
-                                  std::to_string(max_whole) + " beats, got " + detail::format_number(b));
+      throw std::invalid_argument("tactus::beats: a position must be finite and within ±" + std::to_string(max_whole) +
+                                  " beats, got " + detail::format_number(b));
     const double u = b * static_cast<double>(per_beat);
     return u >= 0 ? static_cast<rep>(u + 0.5) : -static_cast<rep>(-u + 0.5);
   }
@@ -123,8 +123,9 @@ class beats {
     const rep whole_part = floor_div(num, den);
     const rep rem = num - whole_part * den;  // 0 <= rem < den
     // rem * per_beat fits in 64 bits while den < 2^39; beyond, long double rounds it.
-    const rep rem_units = den < (rep{1} << 39) ? (rem * per_beat + den / 2) / den
-                                               : static_cast<rep>(static_cast<long double>(rem) * per_beat / den + 0.5L);
+    const rep rem_units = den < (rep{1} << 39)
+                              ? (rem * per_beat + den / 2) / den
+                              : static_cast<rep>(static_cast<long double>(rem) * per_beat / den + 0.5L);
     return whole_part * per_beat + rem_units;
   }
 

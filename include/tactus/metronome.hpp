@@ -521,12 +521,11 @@ class basic_metronome {
       if (!running_ || stop_requested_) return;  // end() completes them
       const auto now = Clock::now();
       if (!paused_) {
-        positions_.complete_each_if(
-            [&](beats p) { return time_of(p) <= now; },
-            [&](beats p) {
-              ++positions_completed_;
-              return moment_type{p, time_of(p), now, timeline_for(p).tempo()};
-            });
+        positions_.complete_each_if([&](beats p) { return time_of(p) <= now; },
+                                    [&](beats p) {
+                                      ++positions_completed_;
+                                      return moment_type{p, time_of(p), now, timeline_for(p).tempo()};
+                                    });
       }
       auto earliest = time_point::max();
       if (!paused_) positions_.for_each_key([&](beats p) { earliest = std::min(earliest, time_of(p)); });
@@ -643,7 +642,7 @@ class basic_metronome {
     std::int64_t skipped_ = 0;
     std::uint64_t run_ids_ = 0;
     std::uint64_t positions_completed_ = 0;  // since the grid loop last let them run first
-    std::uint64_t blocking_ = 0;  // the id of the async callback the grid awaits, 0 for none
+    std::uint64_t blocking_ = 0;             // the id of the async callback the grid awaits, 0 for none
     asio::cancellation_slot blocking_slot_;
     bool running_ = false;
     bool stop_requested_ = false;

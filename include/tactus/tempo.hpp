@@ -26,9 +26,10 @@ class bpm {
 
   constexpr explicit bpm(double beats_per_minute) : value_(beats_per_minute) {
     if (!(beats_per_minute >= min_value) || !(beats_per_minute <= max_value))
-      throw std::invalid_argument("tactus::bpm: tempo must be in [0.001, 1e6] beats per minute (a beat of at "
-                                  "most 16.7 hours), got " +
-                                  detail::format_number(beats_per_minute));
+      throw std::invalid_argument(
+          "tactus::bpm: tempo must be in [0.001, 1e6] beats per minute (a beat of at "
+          "most 16.7 hours), got " +
+          detail::format_number(beats_per_minute));
   }
   constexpr double value() const noexcept { return value_; }
   /// The duration of one beat, 60 / bpm seconds, unrounded.

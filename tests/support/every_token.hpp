@@ -12,6 +12,7 @@
 //   end(f)            ends the object the operation waits on (stop(), destruction, ...)
 #include <tactus/detail/asio_compat.hpp>
 
+#include "catch.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -19,7 +20,6 @@
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-#include "catch.hpp"
 
 #include <chrono>
 #include <exception>
@@ -92,7 +92,8 @@ void completes_with_every_token(Start start, Drive drive, Check check) {
 
 template <class Fixture, class Start, class Before, class Drive, class End>
 void aborts_on_every_cancellation(Start start, Before before, Drive drive, End end) {
-  for (auto type : {asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total}) {
+  for (auto type :
+       {asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total}) {
     INFO("cancellation type " << static_cast<int>(type));
     Fixture f;
     asio::cancellation_signal sig;

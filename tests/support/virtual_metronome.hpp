@@ -5,11 +5,11 @@
 #include <tactus/metronome.hpp>
 #include <tactus/testing/manual_clock.hpp>
 
+#include "catch.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-#include "catch.hpp"
 
 #include <exception>
 

@@ -220,7 +220,8 @@ class clock_estimator {
   std::optional<bpm> tempo() const noexcept {
     if (!fit_.valid) return std::nullopt;
     const double v = 60e9 / (fit_.slope * pulses_per_beat);
-    if (!(v >= bpm::min_value && v <= config_.max_bpm && v <= bpm::max_value)) return std::nullopt;  // bunched: not a tempo
+    if (!(v >= bpm::min_value && v <= config_.max_bpm && v <= bpm::max_value))
+      return std::nullopt;  // bunched: not a tempo
     return bpm(v);
   }
 

@@ -9,9 +9,9 @@
 #include <asio/awaitable.hpp>
 
 #include <chrono>
-#include <memory>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 
 // A MIDI clock master: 24 ppqn CLOCK from a drift-free timeline (its own metronome at

@@ -2,8 +2,8 @@
 #pragma once
 
 #include <tactus/midi/detail/input_impl.hpp>
-#include <tactus/midi/io_error.hpp>
 #include <tactus/midi/input_options.hpp>
+#include <tactus/midi/io_error.hpp>
 #include <tactus/midi/message.hpp>
 #include <tactus/midi/ports.hpp>
 

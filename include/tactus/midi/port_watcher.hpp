@@ -140,7 +140,7 @@ class port_watcher_impl : public std::enable_shared_from_this<port_watcher_impl<
     timing_ = false;
     if (closed_) return;
     if (!ec && !waiters_.empty()) list();  // a listing nobody awaits would swallow its change
-    schedule();  // again if someone (still, or already again after a cancel) waits
+    schedule();                            // again if someone (still, or already again after a cancel) waits
   }
 
   void list() {

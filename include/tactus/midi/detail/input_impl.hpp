@@ -206,7 +206,8 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
   }
 
   std::optional<timed_message> pop() {
-    return handoff_.pop([this] { report(io_errc::malformed_message, "bytes that are not one MIDI message were dropped"); });
+    return handoff_.pop(
+        [this] { report(io_errc::malformed_message, "bytes that are not one MIDI message were dropped"); });
   }
 
   void cancel_receive() {

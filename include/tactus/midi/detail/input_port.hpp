@@ -56,7 +56,8 @@ class input_port : public std::enable_shared_from_this<input_port> {
     // The watcher lists through our client (no second MIDI client); close() closes it, and so
     // lets go of this lambda, before the client goes.
     if (opts_.rescan_interval.count() > 0)
-      watcher_.emplace(ex_, [this] { return list_ports(); }, opts_.rescan_interval);
+      watcher_.emplace(
+          ex_, [this] { return list_ports(); }, opts_.rescan_interval);
   }
 
   void open_virtual() {

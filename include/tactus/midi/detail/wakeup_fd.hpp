@@ -7,8 +7,8 @@
 
 #include <cerrno>
 #include <cstddef>
-#include <system_error>
 #include <sys/eventfd.h>
+#include <system_error>
 #include <unistd.h>
 
 // How a realtime thread wakes an executor without a lock or an allocation: it writes an eventfd
@@ -48,10 +48,9 @@ class wakeup_fd {
   void async_wait(Handler&& handler) {
     // A read, not descriptor::async_wait: Asio's epoll reactor is edge-triggered, and a wait
     // started after the edge would miss it; a read tries the eventfd first.
-    descriptor_.async_read_some(asio::buffer(&count_, sizeof count_),
-                                [h = std::forward<Handler>(handler)](std::error_code ec, std::size_t) mutable {
-                                  std::move(h)(ec);
-                                });
+    descriptor_.async_read_some(
+        asio::buffer(&count_, sizeof count_),
+        [h = std::forward<Handler>(handler)](std::error_code ec, std::size_t) mutable { std::move(h)(ec); });
   }
 
   /// Executor: ends a pending wait with operation_aborted.
