@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // beats.hpp's usage comment, whole: exact positions, and doubles at the edge.
-// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/beats.hpp>
 #include <cstdio>
 

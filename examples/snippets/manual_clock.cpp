@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // manual_clock.hpp's usage comment, whole: ten virtual seconds of a metronome, on time.
-// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/metronome.hpp>
 #include <tactus/testing/manual_clock.hpp>
 #include <asio.hpp>

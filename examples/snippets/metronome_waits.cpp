@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // metronome.hpp's usage comment, whole: a callback on every beat, and a coroutine that waits for
 // the next bar line and then a triplet eighth. Runs about two seconds.
-// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/metronome.hpp>
 #include <asio.hpp>
 #include <iostream>

@@ -3,7 +3,8 @@
 // server (the test suite's own). A stand-in sequencer "circuit" sends clock at 120 BPM; we follow
 // it, play a 16th-note kick on every beat, and send our own clock to a stand-in "synth". Exits 1
 // if the follower played no beat or a note was left sounding.
-// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/midi/clock_follower.hpp>
 #include <tactus/midi/clock_master.hpp>
 #include <tactus/midi/note.hpp>

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // clock_estimator.hpp's usage comment, whole: two beats of a 120 BPM clock stamped the way JACK
 // stamps them, then the predicted time of the next beat.
-// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/midi/clock_estimator.hpp>
 #include <chrono>
 #include <cstdio>

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // clock_transport.hpp's usage comment, whole: START and two beats of clock, fed by hand.
-// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/midi/clock_transport.hpp>
 #include <chrono>
 #include <algorithm>

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // The usage comments of parser.hpp, smf.hpp, smf_writer.hpp and smf_reader.hpp, whole: parse a
 // byte stream, record a take with a tempo change, write it, read it back and play it from the file.
-// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/midi/parser.hpp>
 #include <tactus/midi/smf.hpp>
 #include <chrono>

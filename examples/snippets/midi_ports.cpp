@@ -3,7 +3,8 @@
 // and output.hpp, whole, on a JACK server (the test suite's own; run it beside `jackd -d dummy`).
 // Two virtual ports stand in for the gear the comments name: "circuit" (a sequencer to read) and
 // "synth" (a synth to play). Exits 1 if a message went missing.
-// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/midi/input.hpp>
 #include <tactus/midi/io_error.hpp>
 #include <tactus/midi/output.hpp>

@@ -2,7 +2,8 @@
 // The README's "A taste", whole: four bars, a tempo change at a bar line, an offbeat half a beat
 // after each downbeat. The test suite builds and runs it (tests/snippets_test.cpp checks that the
 // README shows exactly this).
-// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/tactus.hpp>
 #include <asio.hpp>
 #include <cstdio>

@@ -2,7 +2,8 @@
 // The README's "Testing your own tempo code", whole: ten virtual minutes of a metronome in
 // milliseconds. The test suite builds and runs it; it fails (exit 1) if a beat is missing or off
 // the grid.
-// clang-format off: laid out as the documentation shows it (tests/snippets_test.cpp compares)
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/tactus.hpp>
 #include <tactus/testing/manual_clock.hpp>
 #include <asio.hpp>
