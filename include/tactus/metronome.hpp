@@ -72,6 +72,16 @@ enum class tempo_change {
   next_bar,
 };
 
+/// What a position wait does when the metronome pauses (a MIDI STOP, a lost clock) before its
+/// position is reached.
+enum class on_pause {
+  /// Keep waiting: the position is reached after resume() (a swung step, a cue in the song).
+  hold,
+  /// Complete at once, without error, with the moment of the pause (its position is short of
+  /// the one waited for): what a sounding note wants, so that STOP silences it.
+  end,
+};
+
 /// A metronome on `Clock` (std::chrono::steady_clock, or testing::manual_clock for virtual time).
 ///
 /// Its state is shared with the coroutines it runs, so it may be destroyed at any time, run()
@@ -257,8 +267,10 @@ class basic_metronome {
   }
 
   /// Stops delivering ticks until resume(); run() keeps running. Pending waits stay (a
-  /// position wait cannot be reached while paused).
+  /// position wait cannot be reached while paused), except position waits made with
+  /// on_pause::end, which complete now with the moment of the pause.
   void pause() {
+    if (!s_->paused_) s_->end_at_pause();
     s_->paused_ = true;
     s_->retime();
   }
@@ -306,16 +318,26 @@ class basic_metronome {
   /// and relocate made while it waits (a relocation past `p` completes it at once), and waits
   /// while paused. A position already reached completes at once. A position on a tick completes
   /// before that tick's callbacks run (so a note ending there ends before the tick plays again).
+  /// With on_pause::end, a pause() before `p` completes the wait at once (see on_pause).
   template <class CompletionToken>
   auto async_wait_until(beats p, CompletionToken&& token) {
+    return async_wait_until(p, on_pause::hold, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken>
+  auto async_wait_until(beats p, on_pause when_paused, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, moment_type)>(
-        [s = s_](auto handler, beats target) { s->add_position_wait(std::move(handler), target); }, token, p);
+        [s = s_](auto handler, detail::position_key key) { s->add_position_wait(std::move(handler), key); }, token,
+        detail::position_key{p, when_paused == on_pause::end});
   }
   /// Waits `d` beats from the current position: the tick being delivered when called from its
   /// callbacks, else the position now. As async_wait_until otherwise.
   template <class CompletionToken>
   auto async_wait_after(beats d, CompletionToken&& token) {
-    return async_wait_until(s_->current_position() + d, std::forward<CompletionToken>(token));
+    return async_wait_after(d, on_pause::hold, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken>
+  auto async_wait_after(beats d, on_pause when_paused, CompletionToken&& token) {
+    return async_wait_until(s_->current_position() + d, when_paused, std::forward<CompletionToken>(token));
   }
 
   /// Coroutine shorthands: `auto t = co_await m.next_beat();`, `co_await m.at(beats{16});`
@@ -323,8 +345,12 @@ class basic_metronome {
   asio::awaitable<tick_type> next_beat() { return async_wait_beat(asio::use_awaitable); }
   asio::awaitable<tick_type> next_bar() { return async_wait_bar(asio::use_awaitable); }
   asio::awaitable<tick_type> tick_at(beats p) { return async_wait_tick_at(p, asio::use_awaitable); }
-  asio::awaitable<moment_type> at(beats p) { return async_wait_until(p, asio::use_awaitable); }
-  asio::awaitable<moment_type> after(beats d) { return async_wait_after(d, asio::use_awaitable); }
+  asio::awaitable<moment_type> at(beats p, on_pause w = on_pause::hold) {
+    return async_wait_until(p, w, asio::use_awaitable);
+  }
+  asio::awaitable<moment_type> after(beats d, on_pause w = on_pause::hold) {
+    return async_wait_after(d, w, asio::use_awaitable);
+  }
 
  private:
   struct callback {
@@ -510,10 +536,28 @@ class basic_metronome {
     // --- position waits: their own timer, set for the earliest position's time ---
 
     template <class Handler>
-    void add_position_wait(Handler handler, beats p) {
+    void add_position_wait(Handler handler, detail::position_key key) {
       release_if_own_callback(handler);
-      positions_.add(std::move(handler), ex_, p);
+      if (key.ends_at_pause && running_ && paused_ && !stop_requested_) {
+        // Paused already: nothing to wait for.
+        auto now = Clock::now();
+        asio::post(asio::get_associated_executor(handler, ex_),
+                   [h = std::move(handler), m = moment_type{position_at(now), now, now, timeline_.tempo()}]() mutable {
+                     std::move(h)(std::error_code{}, m);
+                   });
+        return;
+      }
+      positions_.add(std::move(handler), ex_, key);
       serve_positions();
+    }
+
+    // pause(): the waits made with on_pause::end complete with the moment of the pause.
+    void end_at_pause() {
+      if (!running_ || stop_requested_) return;
+      const auto now = Clock::now();
+      const auto at = moment_type{current_position(), now, now, timeline_.tempo()};
+      positions_.complete_each_if([](const detail::position_key& k) { return k.ends_at_pause; },
+                                  [&](const detail::position_key&) { return at; });
     }
 
     // Completes the position waits whose time has come and sets the timer for the next one.
@@ -521,14 +565,16 @@ class basic_metronome {
       if (!running_ || stop_requested_) return;  // end() completes them
       const auto now = Clock::now();
       if (!paused_) {
-        positions_.complete_each_if([&](beats p) { return time_of(p) <= now; },
-                                    [&](beats p) {
+        positions_.complete_each_if([&](const detail::position_key& k) { return time_of(k.position) <= now; },
+                                    [&](const detail::position_key& k) {
                                       ++positions_completed_;
-                                      return moment_type{p, time_of(p), now, timeline_for(p).tempo()};
+                                      return moment_type{k.position, time_of(k.position), now,
+                                                         timeline_for(k.position).tempo()};
                                     });
       }
       auto earliest = time_point::max();
-      if (!paused_) positions_.for_each_key([&](beats p) { earliest = std::min(earliest, time_of(p)); });
+      if (!paused_) positions_.for_each_key(
+            [&](const detail::position_key& k) { earliest = std::min(earliest, time_of(k.position)); });
       if (earliest == time_point::max()) {
         if (position_waiting_) position_timer_.cancel();
         return;
@@ -628,7 +674,7 @@ class basic_metronome {
     std::vector<std::shared_ptr<callback>> callbacks_;
     std::vector<std::shared_ptr<callback_run>> runs_;
     detail::grid_waiters<Clock> waiters_;
-    detail::waiter_list<moment_type, beats> positions_;
+    detail::waiter_list<moment_type, detail::position_key> positions_;
     error_handler on_error_;
     overrun_policy policy_ = overrun_policy::skip;
     double skip_threshold_ = 0.25;

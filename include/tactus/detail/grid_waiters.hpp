@@ -8,7 +8,8 @@
 #include <cstdint>
 
 // What a metronome's pending grid waits wait for (the next tick, beat, bar, or the first tick at
-// or after a position) and the rule that says whether a delivered tick satisfies one.
+// or after a position) and the rule that says whether a delivered tick satisfies one; and what its
+// position waits wait for.
 
 namespace tactus::detail {
 
@@ -32,6 +33,12 @@ struct grid_target {
     }
     return true;
   }
+};
+
+/// What a position wait (async_wait_until) waits for.
+struct position_key {
+  beats position{};
+  bool ends_at_pause = false;  // on_pause::end
 };
 
 template <class Clock>

@@ -4,6 +4,7 @@
 #include <tactus/metronome.hpp>
 #include <tactus/midi/message.hpp>  // message, pulses_per_beat
 #include <tactus/midi/output.hpp>
+#include <tactus/midi/output_concept.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -33,10 +34,11 @@ enum class clock_master_start {
   continue_,  ///< CONTINUE from position() (preceded by a Song Position Pointer after set_song_position)
 };
 
-/// Sends MIDI clock to an `Output` (tactus::midi::output; any type with send(const message&)).
+/// Sends MIDI clock to an `Output`: a tactus::midi::output, or any message_output (a
+/// testing::recording_output on testing::manual_clock, to test in virtual time).
 ///
 /// Thread-safe: no; every member on the executor. Realtime-safe: no.
-template <class Clock = std::chrono::steady_clock, class Output = output>
+template <class Clock = std::chrono::steady_clock, message_output Output = output>
 class basic_clock_master {
  public:
   using metronome_type = basic_metronome<Clock>;

@@ -3,6 +3,7 @@
 
 #include <tactus/midi/io_error.hpp>
 #include <tactus/midi/message.hpp>
+#include <tactus/midi/note_tracker.hpp>
 #include <tactus/midi/ports.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -64,26 +65,17 @@ struct output_impl {
     client_.midi->sendMessage(b.data(), b.size());
     last_send_ = std::chrono::steady_clock::now();
     client_.errors->take_or_throw("sending " + m.to_string());
-    track(m);
+    notes_.track(m);
   }
 
   void release_note(int channel, int key) {
-    auto& n = open_[index(channel, key)];
-    if (n == 0 || !client_.midi) return;  // ended already (panic, close): nothing to send
+    if (notes_.open_count(channel, key) == 0 || !client_.midi) return;  // ended already (panic, close): nothing to send
     send(message::note_off(channel, key));
   }
 
   void panic() {
     if (!client_.midi) return;
-    for (int ch = 0; ch < 16; ++ch) {
-      if (!(used_ & (1u << ch))) continue;
-      for (int key = 0; key < 128; ++key)
-        if (open_[index(ch, key)]) send(message::note_off(ch, key));
-      send(message::control_change(ch, 123, 0));  // All Notes Off
-      send(message::control_change(ch, 64, 0));   // Sustain (damper) off
-    }
-    open_.fill(0);
-    used_ = 0;
+    notes_.end_all([this](const message& m) { send(m); });
   }
 
   // The timers of pending async_note calls with a duration: close() cancels them.
@@ -112,34 +104,12 @@ struct output_impl {
     panic();
   }
 
-  std::size_t open_notes() const noexcept {
-    std::size_t n = 0;
-    for (auto c : open_) n += c != 0;
-    return n;
-  }
-  int open_count(int channel, int key) const noexcept { return open_[index(channel, key)]; }
-
-  static std::size_t index(int channel, int key) noexcept { return std::size_t(channel) * 128 + std::size_t(key); }
-
-  void track(const message& m) {
-    if (!m.is_channel_voice()) return;
-    const int ch = m.channel();
-    used_ |= 1u << ch;
-    if (m.is_note_on()) {
-      auto& n = open_[index(ch, m.key())];
-      if (n < UINT16_MAX) ++n;
-    } else if (m.is_note_off()) {
-      auto& n = open_[index(ch, m.key())];
-      if (n > 0) --n;
-    }
-  }
 
   asio::any_io_executor ex_;
   output_options opts_;
   std::optional<std::chrono::steady_clock::time_point> last_send_;  // for close_drain
   rtmidi_client<RtMidiOut> client_;
-  std::array<std::uint16_t, 16 * 128> open_{};  // note-ons not yet matched by a note-off
-  std::uint16_t used_ = 0;                      // channels that saw a voice message since panic()
+  note_tracker notes_;
   std::vector<std::weak_ptr<asio::steady_timer>> note_timers_;
   std::string port_name_;
 };
@@ -151,9 +121,8 @@ struct output_impl {
 /// Thread-safety: no; use it from one thread at a time (normally the executor's).
 /// Realtime-safety: send() does not allocate for short messages (RtMidi's JACK backend copies
 /// into a lock-free ring) but takes an uncontended mutex to collect RtMidi's errors.
-/// Note accounting: note-ons are counted per (channel, key); a note-off (or note-on with
-/// velocity 0) decrements, a note-off for a key not sounding passes through uncounted. So note-on
-/// twice then note-off once leaves the key open, and panic() sends ONE note-off for it.
+/// Note accounting: a note_tracker (note-ons counted per (channel, key); note-on twice then
+/// note-off once leaves the key open, and panic() sends ONE note-off for it).
 class output {
  public:
   using executor_type = asio::any_io_executor;
@@ -224,9 +193,9 @@ class output {
   void close() { impl_->close(); }
 
   /// Number of (channel, key) pairs sounding.
-  std::size_t open_notes() const noexcept { return impl_->open_notes(); }
+  std::size_t open_notes() const noexcept { return impl_->notes_.open_notes(); }
   /// How many note-ons of (channel, key) wait for a note-off.
-  int open_count(int channel, int key) const noexcept { return impl_->open_count(channel, key); }
+  int open_count(int channel, int key) const noexcept { return impl_->notes_.open_count(channel, key); }
 
   /// Plays one note: note-on now, note-off after `duration` (steady_clock). Signature
   /// void(std::error_code). Completes on the handler's associated executor (for use_awaitable,
