@@ -326,3 +326,23 @@ TEST_CASE("a position wait on a tick completes before that tick's callbacks") {
   m.stop();
   poll(io);
 }
+
+TEST_CASE("a next-bar tempo change leaves the positions before the bar line on the old tempo") {
+  // The grid schedules the bar line's tick while the last beat of the bar plays: a wait for a
+  // position inside that beat (a swung 16th, a note's end) must still fall on the old tempo.
+  running_at_120 f;
+  auto& m = f.m;
+  std::optional<moment> swung, after_bar;
+  m.set_tempo(bpm{150}, tactus::tempo_change::next_bar);  // at beat 4, t = 2 s; then 400 ms a beat
+  tactus::testing::advance(f.io, 1600ms);                 // beat 3.2: the tick at 4 is scheduled
+  m.async_wait_until(beats{3.75}, [&](std::error_code, moment mo) { swung = mo; });
+  m.async_wait_until(beats{4.5}, [&](std::error_code, moment mo) { after_bar = mo; });
+  tactus::testing::advance(f.io, 1s);
+  REQUIRE(swung);
+  CHECK(swung->scheduled == tp(1875ms));
+  CHECK(swung->fired == tp(1875ms));
+  REQUIRE(after_bar);
+  CHECK(after_bar->scheduled == tp(2200ms));
+  CHECK(m.position(tp(1900ms)) == beats{3.8});
+  CHECK(m.time_at(beats{3.5}) == tp(1750ms));
+}

@@ -36,8 +36,9 @@ class grid_display {
 
   bool is_tty() const noexcept { return tty_; }
 
-  /// Shows step `step` of the pattern, played at grid point `b`.
-  void show(int step, const tactus::tick& b) {
+  /// Shows step `step` of the pattern, played at grid point `b` (a tactus::basic_tick).
+  template <class Tick>
+  void show(int step, const Tick& b) {
     step_ = step;
     bar_ = b.bar;
     beat_ = b.beat_in_bar;

@@ -2,94 +2,92 @@
 #pragma once
 
 #include <tactus/metronome.hpp>
+#include <tactus/midi/note.hpp>
 
 #include "pattern.hpp"
 #include "sound.hpp"
 #include <asio/awaitable.hpp>
-#include <asio/use_awaitable.hpp>
 
-#include <chrono>
-#include <cmath>
 #include <cstdint>
-#include <vector>
+#include <functional>
+#include <system_error>
 
-// The sequencer: what happens on each 16th of the metronome. It is the metronome's on_tick
-// callback, the same for the internal clock and for an external MIDI clock (the follower moves
+// The sequencer: a coroutine that awaits every 16th of the metronome and plays that step of the
+// pattern, the same for the internal clock and for an external MIDI clock (the follower moves
 // and pauses the metronome; the step comes from the beat position, so START plays step 0 and a
-// Song Position Pointer lands on its step). Each step first ends the notes of the steps before
-// (a drum hit lasts one step, a bass note its length, ties included), then plays its own. Odd
-// steps are swung: delayed by swing x one step, awaiting that position of the metronome inside the
-// callback (which lets the grid go on meanwhile, and follows a followed clock's tempo).
+// Song Position Pointer lands on its step). Odd steps are swung: played swing x one step late,
+// at that exact position of the metronome. Every note is a tactus::midi::async_note that ends on
+// the grid (a drum hit at the next 16th, a bass note after its length, ties included), so the
+// library ends it, also when the metronome pauses (STOP, a lost clock) or stops.
 
 namespace drum_machine {
 
+template <class Clock>
 class player {
  public:
-  player(const pattern& p, note_sink& sink, double swing, tactus::metronome& metro)
-      : pattern_(p), sink_(sink), swing_(swing), metro_(metro) {}
+  using tick_type = tactus::basic_tick<Clock>;
 
-  /// The step of the pattern a grid point plays.
-  int step_at(const tactus::tick& b) const {
+  player(tactus::basic_metronome<Clock>& m, const pattern& p, sound<Clock>& s, double swing)
+      : metro_(m), pattern_(p), sound_(s), swing_(swing) {}
+
+  /// Called at every step played, with the step and its grid point (the terminal grid, the
+  /// recording's tempo).
+  void on_step(std::function<void(int, const tick_type&)> f) { on_step_ = std::move(f); }
+
+  /// Plays `bars` bars (0: for ever), then waits for their last notes to end. Returns early,
+  /// with error() set, if a note cannot be sent.
+  asio::awaitable<void> run(long bars = 0) {
+    const std::int64_t steps = std::int64_t(bars) * pattern_.steps();
+    for (std::int64_t played = 0; steps == 0 || played < steps; ++played) {
+      const auto t = co_await metro_.next_tick();
+      if (error_) co_return;
+      const int step = step_at(t.position);
+      if (on_step_) on_step_(step, t);
+      auto start = t.position;
+      if (swing_ > 0 && step % 2 == 1) {
+        start += tactus::beats{1, steps_per_beat} * swing_;
+        const auto swung = co_await metro_.at(start, tactus::on_pause::end);
+        if (swung.position < start) continue;  // STOP meanwhile: the step is not played
+      }
+      play(step, t.position);
+    }
+    co_await metro_.at(last_end_);  // the last notes end on the grid
+  }
+
+  /// The first error a note met (the MIDI port went away), if any.
+  std::error_code error() const noexcept { return error_; }
+
+  /// The step of the pattern played at beat position `p`.
+  int step_at(tactus::beats p) const {
     const auto n = static_cast<std::int64_t>(pattern_.steps());
-    const auto i = floor_div(b.position, tactus::beats{1, steps_per_beat});
+    const auto i = floor_div(p, tactus::beats{1, steps_per_beat});
     return static_cast<int>((i % n + n) % n);
   }
 
-  /// Ends the notes due at `b` (those of the steps before). Call first on every grid point.
-  void end_notes(const tactus::tick& b) {
-    for (int key : sounding_drums_) sink_.note_off(part::drums, key, b.scheduled);
-    sounding_drums_.clear();
-    if (bass_key_ >= 0 && --bass_left_ <= 0) {
-      sink_.note_off(part::bass, bass_key_, b.scheduled);
-      bass_key_ = -1;
-    }
-  }
-
-  /// Plays step `step` at `b` (after the swing delay on odd steps). Returns early, playing
-  /// nothing, if silence() is called meanwhile.
-  asio::awaitable<void> play(int step, tactus::tick b) {
-    auto when = b.scheduled;
-    if (swing_ > 0 && step % 2 == 1) {
-      const auto epoch = epoch_;
-      const auto swung = co_await metro_.at(b.position + tactus::beats{1, steps_per_beat} * swing_);
-      if (epoch != epoch_) co_return;  // stopped, lost or quitting meanwhile
-      when = swung.scheduled;
-    }
-    for (const auto& d : pattern_.drums) {
-      if (const int velocity = d.steps[step]) {
-        sink_.note_on(part::drums, d.key, velocity, when);
-        sounding_drums_.push_back(d.key);
-      }
-    }
-    if (!pattern_.bass.empty()) {
-      const auto& n = pattern_.bass[step];
-      if (n.length > 0) {
-        if (bass_key_ >= 0) sink_.note_off(part::bass, bass_key_, when);
-        sink_.note_on(part::bass, n.key, n.velocity, when);
-        bass_key_ = n.key;
-        bass_left_ = n.length;
-      }
-    }
-  }
-
-  /// Ends every note now and sends panic (STOP, lost clock, quitting); a swung step waiting
-  /// to play is dropped.
-  void silence() {
-    ++epoch_;
-    sounding_drums_.clear();
-    bass_key_ = -1;
-    sink_.silence();
-  }
-
  private:
+  // Step `step` of the grid point at `grid`: each note ends on the grid, `length` steps on.
+  void play(int step, tactus::beats grid) {
+    const tactus::beats one_step{1, steps_per_beat};
+    for (const auto& d : pattern_.drums)
+      if (const int velocity = d.steps[step]) note(sound_.drums(), d.key, velocity, grid + one_step);
+    if (!pattern_.bass.empty())
+      if (const auto& n = pattern_.bass[step]; n.length > 0) note(sound_.bass(), n.key, n.velocity, grid + one_step * n.length);
+  }
+
+  void note(typename sound<Clock>::part& part, int key, int velocity, tactus::beats end) {
+    if (end > last_end_) last_end_ = end;
+    tactus::midi::async_note_until(part, metro_, part.channel(), key, velocity, end, [this](std::error_code ec) {
+      if (ec && ec != asio::error::operation_aborted && !error_) error_ = ec;
+    });
+  }
+
+  tactus::basic_metronome<Clock>& metro_;
   const pattern& pattern_;
-  note_sink& sink_;
+  sound<Clock>& sound_;
   double swing_;
-  tactus::metronome& metro_;
-  std::vector<int> sounding_drums_;
-  int bass_key_ = -1;
-  int bass_left_ = 0;
-  unsigned epoch_ = 0;
+  std::function<void(int, const tick_type&)> on_step_;
+  tactus::beats last_end_{0};
+  std::error_code error_;
 };
 
 }  // namespace drum_machine

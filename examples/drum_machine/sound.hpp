@@ -1,125 +1,127 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include <tactus/beats.hpp>
+#include <tactus/metronome.hpp>
 #include <tactus/midi/message.hpp>
-#include <tactus/midi/output.hpp>
+#include <tactus/midi/note_tracker.hpp>
 #include <tactus/midi/smf.hpp>
 #include <tactus/tempo.hpp>
 
-#include <array>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <memory>
+#include <functional>
 #include <optional>
+#include <utility>
 
-// Where the notes go: a MIDI output for the drums and one for the bass (the same one if both
-// parts share a port, none without a MIDI backend), and a Standard MIDI File recording, with the
-// tempo changes of a followed clock. Every note passes through one note_sink, so the recording
-// holds exactly the events sent live, and the sink knows which notes sound: silence() ends each
-// of them, then sends panic (CC 123 All Notes Off, CC 64 Sustain off) on the channels used.
-// close() and the destructor do both, so every way out of the program leaves no note hanging.
+// Where the notes go. Each part (drums, bass) is a note output for tactus::midi::async_note: it
+// sends to its MIDI port (none without a MIDI backend) and to the recording, and tracks its
+// sounding notes with the library's note_tracker, so panic() ends exactly those. The recording is
+// a Standard MIDI File in musical time: each event at its beat position on the metronome (480
+// ticks a beat), with the tempo changes of a followed clock, starting at the bar of the first note.
 
 namespace drum_machine {
 
-enum class part { drums, bass };
+/// Sends a message to a MIDI port (a tactus::midi::output, a test's recording_output), or nothing.
+using port = std::function<void(const tactus::midi::message&)>;
 
-class note_sink {
+template <class Clock>
+class sound {
  public:
-  using clock = std::chrono::steady_clock;
+  /// One part: satisfies tactus::midi::note_output.
+  class part {
+   public:
+    part(sound& s, port p, int channel, int track) : sound_(s), port_(std::move(p)), channel_(channel), track_(track) {}
+    void send(const tactus::midi::message& m) {
+      if (port_) port_(m);
+      notes_.track(m);
+      sound_.record(m, track_);
+    }
+    int open_count(int channel, int key) const noexcept { return notes_.open_count(channel, key); }
+    int channel() const noexcept { return channel_; }
+    /// Ends every note this part sounds, then CC 123 and CC 64 on its channel.
+    void panic() {
+      notes_.end_all([this](const tactus::midi::message& m) { send(m); });
+    }
 
-  struct route {
-    std::shared_ptr<tactus::midi::output> out;  // null: recording and grid only
-    int channel = 0;                            // 0-based
+   private:
+    sound& sound_;
+    port port_;
+    tactus::midi::note_tracker notes_;
+    int channel_, track_;
   };
 
-  /// `record`: the file written by close(), or none. `tempo`: the tempo the file starts at.
-  note_sink(route drums, route bass, std::optional<std::filesystem::path> record, tactus::bpm tempo)
-      : routes_{std::move(drums), std::move(bass)},
-        record_(std::move(record)),
-        smf_(480, std::chrono::round<std::chrono::microseconds>(tempo.period())),
-        tempo_(tempo) {
+  /// Channels are 0-based. `record`: the file close() writes, or none.
+  sound(tactus::basic_metronome<Clock>& m, port drums, int drums_channel, port bass, int bass_channel,
+        std::optional<std::filesystem::path> record)
+      : metro_(m),
+        drums_(*this, std::move(drums), drums_channel, 0),
+        bass_(*this, std::move(bass), bass_channel, 1),
+        record_(std::move(record)) {
     smf_.set_track_name(0, "drums");
     smf_.set_track_name(1, "bass");
     smf_.set_time_signature(4, 4);
   }
-  note_sink(const note_sink&) = delete;
-  note_sink& operator=(const note_sink&) = delete;
-  ~note_sink() {
-    try {
-      close();
-    } catch (...) {  // outputs silence themselves on destruction
-    }
+  sound(const sound&) = delete;
+  sound& operator=(const sound&) = delete;
+
+  part& drums() noexcept { return drums_; }
+  part& bass() noexcept { return bass_; }
+
+  /// Ends every sounding note of both parts (STOP, a lost clock, the end).
+  void panic() {
+    drums_.panic();
+    bass_.panic();
   }
 
-  /// Sends a note-on now and records it at `when` (its musical time). A key still sounding
-  /// on that part is ended first.
-  void note_on(part p, int key, int velocity, clock::time_point when) {
-    if (open_[index(p)][key]) note_off(p, key, when);
-    send(p, tactus::midi::message::note_on(routes_[index(p)].channel, key, velocity), when);
-    open_[index(p)][key] = true;
+  /// Records the tempo at beat position `at` if it moved more than 0.05 BPM since the last one
+  /// recorded (a followed clock's estimate jitters by less). Call once a beat.
+  void tempo(tactus::bpm t, tactus::beats at) {
+    if (recorded_tempo_ && std::abs(t.value() - recorded_tempo_->value()) <= 0.05) return;
+    const auto tick = origin_ ? tick_of(at) : 0;  // before the first note: the tempo at the start
+    if (tick < smf_.tempo_map().back().tick) return;  // a Song Position Pointer moved back: keep the map in order
+    recorded_tempo_ = t;
+    smf_.set_tempo_at_tick(tick, t);
   }
 
-  /// Sends a note-off now, if the key sounds, and records it at `when`.
-  void note_off(part p, int key, clock::time_point when) {
-    if (!open_[index(p)][key]) return;
-    open_[index(p)][key] = false;
-    send(p, tactus::midi::message::note_off(routes_[index(p)].channel, key), when);
-  }
-
-  /// Ends every sounding note, then panic on each output (CC 123 and CC 64 on its channels).
-  void silence(clock::time_point when = clock::now()) {
-    for (auto p : {part::drums, part::bass})
-      for (int key = 0; key < 128; ++key) note_off(p, key, when);
-    for (auto& r : routes_)
-      if (r.out && r.out->is_open()) r.out->panic();
-  }
-
-  /// silence(), closes the outputs and writes the recording. Idempotent. Returns the file
-  /// written, if any.
+  /// panic(), then writes the recording. Idempotent. Returns the file written, if any.
   std::optional<std::filesystem::path> close() {
     if (closed_) return std::nullopt;
+    panic();
     closed_ = true;
-    silence();
-    for (auto& r : routes_)
-      if (r.out) r.out->close();
     if (!record_) return std::nullopt;
     smf_.write(*record_);
     return record_;
   }
 
-  /// Records a tempo change in the file at `when` (call once a beat), if the tempo moved more
-  /// than 0.05 BPM from the last one recorded: a followed clock's estimate jitters by less.
-  void tempo(tactus::bpm t, clock::time_point when) {
-    if (std::abs(t.value() - tempo_.value()) <= 0.05) return;
-    tempo_ = t;
-    smf_.set_tempo(since_start(when), t);  // before the first note: the tempo at the start
-  }
-
-  /// Note-ons and note-offs sent, for the summary line.
   long notes_played() const noexcept { return notes_; }
+  const tactus::midi::smf_writer& recording() const noexcept { return smf_; }
 
  private:
-  static std::size_t index(part p) noexcept { return p == part::drums ? 0 : 1; }
+  static constexpr int ticks_per_beat = 480;
 
-  clock::duration since_start(clock::time_point when) const {
-    return start_ ? std::max(when - *start_, clock::duration::zero()) : clock::duration::zero();
+  std::uint64_t tick_of(tactus::beats p) const {
+    const double t = std::round((p - *origin_).count() * ticks_per_beat);
+    return t > 0 ? std::uint64_t(t) : 0;  // a Song Position Pointer may move before the origin
   }
 
-  void send(part p, const tactus::midi::message& m, clock::time_point when) {
-    auto& r = routes_[index(p)];
-    if (r.out && r.out->is_open()) r.out->send(m);
-    if (!start_) start_ = when;  // the recording starts at the first note
-    smf_.add(since_start(when), m, static_cast<int>(index(p)));
+  void record(const tactus::midi::message& m, int track) {
+    if (closed_) return;
+    const auto at = metro_.position();
+    if (!origin_) {
+      const auto bar = metro_.meter().bar_length();
+      origin_ = bar * floor_div(at, bar);
+    }
+    smf_.add_at_tick(tick_of(at), m, track);
     if (m.is_note_on()) ++notes_;
   }
 
-  std::array<route, 2> routes_;
-  std::array<std::array<bool, 128>, 2> open_{};
+  tactus::basic_metronome<Clock>& metro_;
+  part drums_, bass_;
   std::optional<std::filesystem::path> record_;
-  tactus::midi::smf_writer smf_;
-  tactus::bpm tempo_;  // the last one recorded
-  std::optional<clock::time_point> start_;
+  tactus::midi::smf_writer smf_{ticks_per_beat};
+  std::optional<tactus::beats> origin_;
+  std::optional<tactus::bpm> recorded_tempo_;
   long notes_ = 0;
   bool closed_ = false;
 };

@@ -251,6 +251,7 @@ class basic_metronome {
   void sync(const timeline_type& t) {
     s_->pending_.reset();
     s_->timeline_ = t;
+    s_->applied_.reset();
     s_->retime();
   }
 
@@ -262,6 +263,7 @@ class basic_metronome {
   void relocate(const timeline_type& t, time_point from = Clock::now()) {
     s_->pending_.reset();
     s_->timeline_ = t;
+    s_->applied_.reset();
     s_->next_tick_ = s_->first_tick_at_or_after(from);
     s_->retime();
   }
@@ -367,6 +369,11 @@ class basic_metronome {
     bpm tempo;
     beats at;
   };
+  // A next-bar change in force: the timeline before it still governs the positions before `at`.
+  struct applied_tempo {
+    timeline_type before;
+    beats at;
+  };
   template <class T>
   struct always_false : std::false_type {};
 
@@ -428,6 +435,7 @@ class basic_metronome {
       }
       timeline_ = timeline_type(timeline_.tempo(), start, beats{0});
       pending_.reset();
+      applied_.reset();
       next_tick_ = 0;
       index_ = 0;
       last_index_ = -1;
@@ -470,12 +478,14 @@ class basic_metronome {
     // its bar line on.
     timeline_type timeline_for(beats p) const noexcept {
       if (pending_ && p >= pending_->at) return timeline_.with_tempo_at_beat(pending_->tempo, pending_->at);
+      if (applied_ && p < applied_->at) return applied_->before;
       return timeline_;
     }
     time_point time_of(beats p) const noexcept { return timeline_for(p).time_at(p); }
     beats position_at(time_point t) const noexcept {
       if (pending_ && t >= timeline_.time_at(pending_->at))
         return timeline_.with_tempo_at_beat(pending_->tempo, pending_->at).beat_at(t);
+      if (applied_ && t < applied_->before.time_at(applied_->at)) return applied_->before.beat_at(t);
       return timeline_.beat_at(t);
     }
     beats current_position() const noexcept { return in_callback_ ? current_.position : position_at(Clock::now()); }
@@ -483,6 +493,9 @@ class basic_metronome {
     // A pending next-bar tempo change takes effect once the grid reaches it.
     void apply_pending(std::int64_t tick) {
       if (pending_ && tick_position(tick) >= pending_->at) {
+        // The grid schedules the bar line's tick ahead of time: positions before the bar line
+        // (a swung note, a position wait) keep the old tempo.
+        applied_ = applied_tempo{timeline_, pending_->at};
         timeline_ = timeline_.with_tempo_at_beat(pending_->tempo, pending_->at);
         pending_.reset();
       }
@@ -508,6 +521,7 @@ class basic_metronome {
     }
 
     void set_tempo(bpm tempo, tempo_change when) {
+      applied_.reset();
       if (!running_) {
         timeline_ = timeline_type(tempo, timeline_.anchor_time(), timeline_.anchor_beat());
         return;
@@ -671,6 +685,7 @@ class basic_metronome {
     tactus::meter meter_;
     tactus::subdivision sub_;
     std::optional<pending_tempo> pending_;
+    std::optional<applied_tempo> applied_;
     std::vector<std::shared_ptr<callback>> callbacks_;
     std::vector<std::shared_ptr<callback_run>> runs_;
     detail::grid_waiters<Clock> waiters_;

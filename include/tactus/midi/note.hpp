@@ -41,21 +41,67 @@ namespace tactus::midi {
 
 namespace detail {
 
-// Starts `m`'s wait for `length` beats from now, for `handler` (void(std::error_code)).
+// Starts `m`'s wait for the note's end, for `handler` (void(std::error_code)): `length` beats
+// from now (async_wait_after), or at position `end` (async_wait_until).
+struct note_end {
+  beats value;
+  bool absolute = false;  // value is a position, not a length
+};
+
 template <class Clock, class Handler>
-void wait_note_length(basic_metronome<Clock>& m, beats length, on_pause when_paused, const asio::any_io_executor& ex,
-                      Handler handler) {
+void wait_note_end(basic_metronome<Clock>& m, note_end end, on_pause when_paused, const asio::any_io_executor& ex,
+                   Handler handler) {
   auto slot = asio::get_associated_cancellation_slot(handler);
   auto hex = asio::get_associated_executor(handler, ex);
-  m.async_wait_after(length, when_paused,
-                     asio::bind_cancellation_slot(
-                         slot, asio::bind_executor(hex, [h = std::move(handler)](std::error_code ec, auto) mutable {
-                           std::move(h)(ec);
-                         })));
+  auto done = asio::bind_cancellation_slot(
+      slot, asio::bind_executor(hex, [h = std::move(handler)](std::error_code ec, auto) mutable { std::move(h)(ec); }));
+  if (end.absolute) m.async_wait_until(end.value, when_paused, std::move(done));
+  else m.async_wait_after(end.value, when_paused, std::move(done));
 }
 
 inline void check_length(beats length) {
   if (!(length > beats{0})) throw std::invalid_argument("tactus::midi::async_note: length must be > 0 beats");
+}
+
+template <class Out, class Clock, class CompletionToken>
+auto play_note(Out& out, basic_metronome<Clock>& m, int channel, int key, int velocity, note_end end,
+               on_pause when_paused, CompletionToken&& token) {
+  if constexpr (std::is_same_v<Out, output>) {
+    return out.async_note_with(
+        channel, key, velocity,
+        [&m, end, when_paused](const auto& ex, auto handler) {
+          detail::wait_note_end(m, end, when_paused, ex, std::move(handler));
+        },
+        std::forward<CompletionToken>(token));
+  } else {
+    const auto on = message::note_on(channel, key, velocity);  // validates the arguments
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [&out, &m, channel, key, on, end, when_paused](auto handler) {
+          auto hex = asio::get_associated_executor(handler, m.get_executor());
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          try {
+            out.send(on);
+          } catch (const std::exception&) {
+            asio::post(hex, [h = std::move(handler)]() mutable {
+              std::move(h)(make_error_code(io_errc::backend_error));
+            });
+            return;
+          }
+          detail::wait_note_end(m, end, when_paused, m.get_executor(),
+                                   asio::bind_cancellation_slot(
+                                       slot, asio::bind_executor(hex, [&out, channel, key, h = std::move(handler)](
+                                                                    std::error_code ec) mutable {
+                                         try {
+                                           if (out.open_count(channel, key) > 0)
+                                             out.send(message::note_off(channel, key));
+                                         } catch (const std::exception&) {
+                                           if (!ec) ec = make_error_code(io_errc::backend_error);
+                                         }
+                                         std::move(h)(ec);
+                                       })));
+        },
+        token);
+  }
 }
 
 }  // namespace detail
@@ -78,42 +124,8 @@ template <class Out, class Clock, class CompletionToken>
 auto async_note(Out& out, basic_metronome<Clock>& m, int channel, int key, int velocity, beats length,
                 on_pause when_paused, CompletionToken&& token) {
   detail::check_length(length);
-  if constexpr (std::is_same_v<Out, output>) {
-    return out.async_note_with(
-        channel, key, velocity,
-        [&m, length, when_paused](const auto& ex, auto handler) {
-          detail::wait_note_length(m, length, when_paused, ex, std::move(handler));
-        },
-        std::forward<CompletionToken>(token));
-  } else {
-    const auto on = message::note_on(channel, key, velocity);  // validates the arguments
-    return asio::async_initiate<CompletionToken, void(std::error_code)>(
-        [&out, &m, channel, key, on, length, when_paused](auto handler) {
-          auto hex = asio::get_associated_executor(handler, m.get_executor());
-          auto slot = asio::get_associated_cancellation_slot(handler);
-          try {
-            out.send(on);
-          } catch (const std::exception&) {
-            asio::post(hex, [h = std::move(handler)]() mutable {
-              std::move(h)(make_error_code(io_errc::backend_error));
-            });
-            return;
-          }
-          detail::wait_note_length(m, length, when_paused, m.get_executor(),
-                                   asio::bind_cancellation_slot(
-                                       slot, asio::bind_executor(hex, [&out, channel, key, h = std::move(handler)](
-                                                                    std::error_code ec) mutable {
-                                         try {
-                                           if (out.open_count(channel, key) > 0)
-                                             out.send(message::note_off(channel, key));
-                                         } catch (const std::exception&) {
-                                           if (!ec) ec = make_error_code(io_errc::backend_error);
-                                         }
-                                         std::move(h)(ec);
-                                       })));
-        },
-        token);
-  }
+  return detail::play_note(out, m, channel, key, velocity, detail::note_end{length}, when_paused,
+                           std::forward<CompletionToken>(token));
 }
 
 /// As above, the note ending when `m` pauses (on_pause::end).
@@ -122,6 +134,25 @@ template <class Out, class Clock, class CompletionToken>
 auto async_note(Out& out, basic_metronome<Clock>& m, int channel, int key, int velocity, beats length,
                 CompletionToken&& token) {
   return async_note(out, m, channel, key, velocity, length, on_pause::end, std::forward<CompletionToken>(token));
+}
+
+/// As async_note, but the note ends at position `end` of `m` rather than after a length: a note
+/// that starts late (a swung step) and ends on the grid. An `end` already reached ends the note
+/// at once.
+template <class Out, class Clock, class CompletionToken>
+  requires note_output<Out>
+auto async_note_until(Out& out, basic_metronome<Clock>& m, int channel, int key, int velocity, beats end,
+                      on_pause when_paused, CompletionToken&& token) {
+  return detail::play_note(out, m, channel, key, velocity, detail::note_end{end, true}, when_paused,
+                           std::forward<CompletionToken>(token));
+}
+
+/// As above, the note ending when `m` pauses (on_pause::end).
+template <class Out, class Clock, class CompletionToken>
+  requires note_output<Out>
+auto async_note_until(Out& out, basic_metronome<Clock>& m, int channel, int key, int velocity, beats end,
+                      CompletionToken&& token) {
+  return async_note_until(out, m, channel, key, velocity, end, on_pause::end, std::forward<CompletionToken>(token));
 }
 
 }  // namespace tactus::midi
