@@ -344,7 +344,8 @@ TEST_CASE("a pulse stamped like the previous one is a repeat only where the fit 
     clk::time_point prev{};
     for (std::int64_t i = 0; i < 24 * 32; ++i) {
       const double sent = 1e9 + double(i) * p + std::normal_distribution<double>(0.0, 0.2e6)(rng);
-      const auto stamp = clk::time_point(std::chrono::nanoseconds(std::llround(std::ceil(sent / big_period) * big_period)));
+      const auto stamp =
+          clk::time_point(std::chrono::nanoseconds(std::llround(std::ceil(sent / big_period) * big_period)));
       if (stamp == prev) ++shared;
       prev = stamp;
       CHECK(est.on_pulse(stamp).kind != pulse_kind::repeat);

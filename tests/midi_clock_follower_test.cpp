@@ -447,9 +447,9 @@ TEST_CASE("a cycle delivered twice moves nothing: the beats of a clean run, none
       REQUIRE(source::stamp(s.pulse_sent[0]) == source::stamp(tp(1s) + 900us));
       REQUIRE(source::stamp(s.pulse_sent.back()) == source::stamp(stop));
       if (!twice) return;
-      s.replay_cycle(s.pulse_sent[0]);  // [START, CLOCK]
+      s.replay_cycle(s.pulse_sent[0]);                                              // [START, CLOCK]
       for (int i : {30, 47, 48, 72}) s.replay_cycle(s.pulse_sent[std::size_t(i)]);  // 48: beat 2's pulse
-      s.replay_cycle(stop);  // [CLOCK, STOP]
+      s.replay_cycle(stop);                                                         // [CLOCK, STOP]
     };
   };
   const auto clean = follow(script(false), 4s);
@@ -473,7 +473,7 @@ TEST_CASE("a replayed cycle of three messages, Song Position Pointer, CONTINUE a
   auto script = [](bool twice) {
     return [twice](source& s) {
       const tp stop = start_play_stop(s, 24 * 3 + 12);
-      const tp t = s.clock(stop + 10ms, bpm{120}, 24 * 2);  // the clock runs on while stopped
+      const tp t = s.clock(stop + 10ms, bpm{120}, 24 * 2);   // the clock runs on while stopped
       s.send(t - 200us, message::song_position(4 * 4 * 2));  // bar 2
       s.send(t - 100us, message::continue_());
       s.clock(t, bpm{120}, 24 * 3 + 1);  // and ends without STOP: lost at the end
@@ -552,7 +552,7 @@ TEST_CASE("before the fit is locked a repeat or a loss cannot be told: the posit
     CHECK(r.inferred == 0);
     CHECK(r.position == song_position{1, 0, 0});
     CHECK(positions(r.seen) == std::vector<double>{0, 1, 2, 3});  // beat 4 is the pulse after the last
-    for (std::size_t i = 2; i < r.seen.size(); ++i) {  // each beat on the pulse after its own
+    for (std::size_t i = 2; i < r.seen.size(); ++i) {             // each beat on the pulse after its own
       INFO("beat " << i);
       CHECK(std::abs(ms(r.seen[i].scheduled - r.pulse_sent[i * 24 + 1])) < period_ns / 1e6);
     }

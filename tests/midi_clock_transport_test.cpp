@@ -196,7 +196,7 @@ TEST_CASE("clock_transport ignores a cycle delivered twice and counts a missing 
 
   SECTION("pulses bunched by a short stall count up to the time that passed, no further") {
     r.send(message::start());
-    r.clocks(30);  // pulses 0..29, r.t is where pulse 30 is due
+    r.clocks(30);                   // pulses 0..29, r.t is where pulse 30 is due
     r.t += 3 * pulse_period + 2ms;  // pulses 30..33 delivered together, late
     cycle({message::clock(), message::clock(), message::clock(), message::clock()}, false);
     CHECK(r.tr.pulse() == 33);

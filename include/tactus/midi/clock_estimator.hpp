@@ -297,7 +297,7 @@ class clock_estimator {
     time_point time{};
     double xbar = 0, ybar = 0, slope = 0, sxx = 1, sigma = 0;
   };
-  static constexpr std::size_t min_detect = 8;  // fit size before outliers are judged
+  static constexpr std::size_t min_detect = 8;        // fit size before outliers are judged
   static constexpr double repeat_jitter_ratio = 6.0;  // period / jitter before repeats are judged
 
   static double ns(duration d) noexcept { return std::chrono::duration<double, std::nano>(d).count(); }
@@ -347,8 +347,7 @@ class clock_estimator {
   // 3-sigma event at the very least (at JACK's 2.7 ms period and 120 BPM, 25 sigma).
   bool no_room_for_pulse(std::int64_t index, time_point t) const noexcept {
     if (!locked() || fit_.n < min_detect || !(fit_.slope > repeat_jitter_ratio * sigma_prior_)) return false;
-    const double position =
-        double(fit_.index) + fit_.xbar + (ns(t - fit_.time) - fit_.ybar) / fit_.slope;
+    const double position = double(fit_.index) + fit_.xbar + (ns(t - fit_.time) - fit_.ybar) / fit_.slope;
     return double(index) - position > 0.5;
   }
 
