@@ -309,3 +309,48 @@ TEST_CASE("clock_estimator positions", "[midi][clock]") {
     CHECK(*est.beat_time(2) == mc::time_point(std::chrono::milliseconds(1000 + 25 * 48)));
   }
 }
+
+TEST_CASE("a pulse stamped like the previous one is a repeat only where the fit leaves no room for it") {
+  SECTION("JACK's 2.7 ms period, jitter 0.5 ms: every repeat is caught and changes nothing") {
+    const double bpm = GENERATE(60.0, 120.0, 174.0);
+    INFO(bpm << " BPM");
+    source src(bpm, 0.5e6, 7);
+    auto est = make_estimator(), ref = make_estimator();
+    int repeats = 0;
+    for (std::int64_t i = 0; i < 24 * 16; ++i) {
+      const auto p = src.make(i);
+      CHECK(est.on_pulse(p.stamp).index == ref.on_pulse(p.stamp).index);
+      if (i >= 24 && i % 7 == 0) {  // the cycle delivered again, from beat 1 on (the fit is locked)
+        const auto again = est.on_pulse(p.stamp);
+        CHECK(again.kind == pulse_kind::repeat);
+        CHECK(again.index == i);
+        ++repeats;
+      }
+      CHECK(est.pulse_count() == i + 1);
+    }
+    CHECK(repeats > 40);
+    CHECK(est.tempo()->value() == ref.tempo()->value());
+    CHECK(*est.beat_time(17) == *ref.beat_time(17));
+  }
+
+  SECTION("pulses that share a 21 ms period (1024 frames) are all counted") {
+    // 174 BPM is 14.4 ms a pulse: two pulses often land in one period, with one stamp.
+    std::mt19937_64 rng(3);
+    const double big_period = 1024.0 / 48000.0 * 1e9, p = period_ns(174.0);
+    tactus::midi::clock_estimator_config c;
+    c.latency = std::chrono::nanoseconds(std::llround(big_period / 2));
+    clock_estimator<> est{c};
+    int shared = 0;
+    clk::time_point prev{};
+    for (std::int64_t i = 0; i < 24 * 32; ++i) {
+      const double sent = 1e9 + double(i) * p + std::normal_distribution<double>(0.0, 0.2e6)(rng);
+      const auto stamp =
+          clk::time_point(std::chrono::nanoseconds(std::llround(std::ceil(sent / big_period) * big_period)));
+      if (stamp == prev) ++shared;
+      prev = stamp;
+      CHECK(est.on_pulse(stamp).kind != pulse_kind::repeat);
+    }
+    CHECK(shared > 100);
+    CHECK(est.pulse_count() == 24 * 32);
+  }
+}

@@ -122,3 +122,106 @@ TEST_CASE("clock_transport states and positions", "[midi][clock]") {
     CHECK(r.tr.check_lost(r.t + 2s));
   }
 }
+
+// JACK2 delivers a late client's whole cycle twice, stamps and all; a capture can lose a CLOCK.
+TEST_CASE("clock_transport ignores a cycle delivered twice and counts a missing clock", "[midi][clock]") {
+  rig r;
+  // Delivers `msgs` as one cycle stamped r.t, twice if `twice`.
+  auto cycle = [&](std::initializer_list<message> msgs, bool twice) {
+    for (int k = 0; k < (twice ? 2 : 1); ++k)
+      for (const auto& m : msgs) CHECK(r.tr.on_message(m, r.t));
+  };
+
+  SECTION("a repeated CLOCK on a locked fit is not a pulse: position and tempo as without it") {
+    rig ref;
+    r.send(message::start());
+    ref.send(message::start());
+    r.clocks(30);
+    ref.clocks(30);
+    r.t -= pulse_period;
+    cycle({message::clock()}, false);  // pulse 29 again, same stamp
+    r.t += pulse_period;
+    CHECK(r.tr.pulse() == 29);
+    CHECK(r.tr.repeats() == 1);
+    r.clocks(30);
+    ref.clocks(30);
+    CHECK(r.tr.pulse() == 59);
+    CHECK(r.tr.position() == ref.tr.position());
+    CHECK(r.tr.estimator().tempo()->value() == ref.tr.estimator().tempo()->value());
+    CHECK(*r.tr.estimator().beat_time(3) == *ref.tr.estimator().beat_time(3));
+    CHECK(r.tr.inferred() == 0);
+  }
+
+  SECTION("a replayed [START, CLOCK] cycle starts once, from silence too") {
+    cycle({message::start(), message::clock()}, true);
+    CHECK(r.tr.pulse() == 0);
+    CHECK(r.tr.repeats() == 2);
+    r.t += pulse_period;
+    r.clocks(1);
+    CHECK(r.tr.pulse() == 1);
+  }
+
+  SECTION("a replayed [CLOCK, STOP] cycle stops at the right pulse") {
+    r.send(message::start());
+    r.clocks(47);
+    cycle({message::clock(), message::stop()}, true);  // pulse 47, then STOP
+    CHECK(r.tr.state() == transport_state::stopped);
+    CHECK(r.tr.pulse() == 48);
+    CHECK(r.tr.repeats() == 2);
+    r.t += pulse_period;
+    r.send(message::continue_());
+    r.clocks(1);
+    CHECK(r.tr.pulse() == 48);
+  }
+
+  SECTION("a replayed [Song Position Pointer, CONTINUE, CLOCK] cycle resumes once, at the pointer") {
+    r.clocks(48);  // the source's clock runs while stopped: the fit is locked
+    cycle({message::song_position(16), message::continue_(), message::clock()}, true);
+    CHECK(r.tr.pulse() == 96);
+    CHECK(r.tr.repeats() == 3);
+    r.t += pulse_period;
+    r.clocks(24);
+    CHECK(r.tr.position() == song_position{1, 1, 0});  // pulse 120
+  }
+
+  SECTION("a repeated CLOCK before the fit is locked is counted (it cannot be told from a bunched pulse)") {
+    r.send(message::start());
+    r.clocks(3);
+    r.t -= pulse_period;
+    cycle({message::clock()}, false);
+    r.t += pulse_period;
+    CHECK(r.tr.pulse() == 3);  // one ahead of the source
+    CHECK(r.tr.repeats() == 0);
+  }
+
+  SECTION("pulses bunched by a short stall count up to the time that passed, no further") {
+    r.send(message::start());
+    r.clocks(30);                   // pulses 0..29, r.t is where pulse 30 is due
+    r.t += 3 * pulse_period + 2ms;  // pulses 30..33 delivered together, late
+    cycle({message::clock(), message::clock(), message::clock(), message::clock()}, false);
+    CHECK(r.tr.pulse() == 33);
+    r.t += pulse_period - 2ms;
+    r.clocks(1);
+    CHECK(r.tr.pulse() == 34);
+  }
+
+  SECTION("a missing CLOCK on an established fit is counted: the position stays right") {
+    r.send(message::start());
+    r.clocks(30);
+    r.t += pulse_period;  // pulse 30 lost
+    r.clocks(18);
+    CHECK(r.tr.pulse() == 48);
+    CHECK(r.tr.position() == song_position{0, 2, 0});
+    CHECK(r.tr.inferred() == 1);
+    CHECK(r.tr.repeats() == 0);
+  }
+
+  SECTION("a missing CLOCK in a young fit is not counted: the position falls one behind") {
+    r.send(message::start());
+    r.clocks(3);
+    r.t += pulse_period;  // pulse 3 lost, three pulses after START from silence
+    r.clocks(45);
+    CHECK(r.tr.pulse() == 47);
+    CHECK(r.tr.inferred() == 0);
+  }
+}

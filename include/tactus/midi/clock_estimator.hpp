@@ -35,7 +35,13 @@
 //    missing pulses leave the phase intact (when the position on the line agrees); three long
 //    intervals in a row are a tempo drop by more than 1.5x, and are re-counted as consecutive;
 //  - gaps: a longer silence restarts the fit (the index advances by one: a clock that pauses
-//    pauses the music); telling a lost clock from a paused one is the transport's job.
+//    pauses the music); telling a lost clock from a paused one is the transport's job;
+//  - repeats: a pulse stamped exactly like the previous one is not counted when the fit rules a
+//    pulse out there (locked, jitter under a sixth of the period, and counting it would put the
+//    count more than half a period ahead of the line): JACK2 replays a late client's cycle with
+//    its stamp. Pulses bunched by a stall are counted while the count is behind the line, so
+//    after a short stall the count follows the time that passed. Without a locked fit a repeat
+//    cannot be told from a bunched pulse and is counted.
 // The fit is recomputed from the stored pulses on every pulse (centred sums, relative to the
 // newest pulse), so nothing accumulates. No allocation: the window is a fixed ring.
 
@@ -75,6 +81,7 @@ enum class pulse_kind : std::uint8_t {
   dropout,       ///< pulses were missing before this one; the index skipped them
   tempo_change,  ///< the tempo changed: the fit restarted from the pulses before this one
   gap,           ///< silence longer than max_dropout pulses: the fit restarted here
+  repeat,        ///< the previous pulse again (same stamp, no room for a pulse): not counted
 };
 
 /// Result of on_pulse: the pulse index given to the pulse and what it was taken for.
@@ -134,12 +141,14 @@ class clock_estimator {
   }
 
   /// One CLOCK pulse that arrived at `t` (timestamps must not go backwards; equal ones are
-  /// fine). Returns the index it was given and how it was classified.
+  /// fine). Returns the index it was given and how it was classified. A pulse_kind::repeat is
+  /// not counted and leaves the estimator as it was; its index is the pulse it repeats.
   pulse_info on_pulse(time_point t) noexcept {
     t -= std::chrono::duration_cast<duration>(config_.latency);
     if (size_ == 0) return start_fit(t, pulse_kind::first);
 
     const entry& last = at(size_ - 1);
+    if (t == last.time && no_room_for_pulse(last.index + 1, t)) return {last.index, pulse_kind::repeat};
     // Missing pulses: the interval since the last pulse says how many, and so must the
     // position on the fitted line, clearly (one jittery interval alone misleads at high jitter,
     // and the position alone drifts after a tempo drop). Only an established fit that the
@@ -288,7 +297,8 @@ class clock_estimator {
     time_point time{};
     double xbar = 0, ybar = 0, slope = 0, sxx = 1, sigma = 0;
   };
-  static constexpr std::size_t min_detect = 8;  // fit size before outliers are judged
+  static constexpr std::size_t min_detect = 8;        // fit size before outliers are judged
+  static constexpr double repeat_jitter_ratio = 6.0;  // period / jitter before repeats are judged
 
   static double ns(duration d) noexcept { return std::chrono::duration<double, std::nano>(d).count(); }
   double predict(std::int64_t index) const noexcept {
@@ -329,6 +339,16 @@ class clock_estimator {
     push({index, t, false, false});
     refit();
     return {index, kind};
+  }
+
+  // A repeat is told from a pulse by timing alone, so only where the timing is clear: a locked
+  // fit whose jitter (quantization included) is under a sixth of the period, on which pulse
+  // `index` at `t` would be more than half a period early. A pulse that early is then a
+  // 3-sigma event at the very least (at JACK's 2.7 ms period and 120 BPM, 25 sigma).
+  bool no_room_for_pulse(std::int64_t index, time_point t) const noexcept {
+    if (!locked() || fit_.n < min_detect || !(fit_.slope > repeat_jitter_ratio * sigma_prior_)) return false;
+    const double position = double(fit_.index) + fit_.xbar + (ns(t - fit_.time) - fit_.ybar) / fit_.slope;
+    return double(index) - position > 0.5;
   }
 
   // Dropouts in a row are rare, and they rarely leave equal intervals: three long intervals in a

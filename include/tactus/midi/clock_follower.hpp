@@ -58,6 +58,19 @@
 //    resumes from the position after the last one (as the estimator counts it). No CLOCK for
 //    lost_after_beats: state `lost` (silence downstream from on_state_change). A source that
 //    goes quiet after STOP is stopped, not lost.
+//
+// Repeated and missing pulses (clock_transport.hpp says exactly what is detected):
+//  - JACK2 delivers a late client's cycle twice with the same stamp. A repeated START, CONTINUE,
+//    STOP or Song Position Pointer, and a repeated CLOCK where the locked fit leaves no room for
+//    a pulse, are ignored (transport().repeats()): no pulse, no relocate, no beat twice. A
+//    repeated CLOCK before the fit is locked cannot be told from pulses bunched by a stall and
+//    moves the position one pulse.
+//  - A lost CLOCK (an interval of about two periods, 1.5..2.5, on an established fit, with the
+//    position on the line agreeing within 0.3 pulse) is counted (transport().inferred()): the
+//    position stays right and the metronome, on the fit, fires the beat the pulse would have
+//    carried on time; async_wait_pulse reports the pulse after it. Otherwise (young fit,
+//    tempo change in progress, too much jitter) the pulse is taken for the next one: the
+//    position falls one pulse behind the source and stays there.
 
 namespace tactus::midi {
 
@@ -98,7 +111,9 @@ class basic_clock_follower {
   /// Position Pointer; anything else is ignored). Executor only.
   void on_message(const message& msg, time_point t) {
     const auto before = transport_.state();
+    const auto repeats = transport_.repeats();
     if (!transport_.on_message(msg, t)) return;
+    if (transport_.repeats() != repeats) return;  // a cycle delivered twice: nothing happened
     switch (msg.type()) {
       case message_type::start:
       case message_type::continue_:
