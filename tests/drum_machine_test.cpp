@@ -438,15 +438,21 @@ TEST_CASE("no JACK server and no ALSA: it plays to the terminal and writes drum_
   CHECK(count(recorded, false) == count(recorded, true));
 }
 
-TEST_CASE("bad input fails with a clear message and exit 1") {
+TEST_CASE("bad input fails with one clear line, before anything plays") {
   const auto file = child::scratch() / "bad.txt";
   std::ofstream(file) << "kick: x...x...\nsnare: x..\n";
   child bad_file({"--pattern-file", file.string()});
   CHECK(bad_file.wait(10s) == 1);
   CHECK_THAT(bad_file.output(), ContainsSubstring("bad.txt:2: snare has 3 steps, the pattern has 8 (line 1)"));
   child bad_swing({"--swing", "0.7"});
-  CHECK(bad_swing.wait(10s) == 1);
-  CHECK_THAT(bad_swing.output(), ContainsSubstring("--swing wants a number from 0"));
+  CHECK(bad_swing.wait(10s) == 2);  // a bad option value: status 2, as every example
+  CHECK_THAT(bad_swing.output(), ContainsSubstring("--swing") && ContainsSubstring("0.7"));
+  child bad_bpm({"--bpm", "120x"});
+  CHECK(bad_bpm.wait(10s) == 2);
+  CHECK_THAT(bad_bpm.output(), ContainsSubstring("--bpm") && ContainsSubstring("120x"));
+  child bad_record({"--record", "/nonexistent/x.mid", "--bars", "1"});
+  CHECK(bad_record.wait(10s) == 1);  // at once, not after the performance
+  CHECK_THAT(bad_record.output(), ContainsSubstring("/nonexistent/x.mid") && !ContainsSubstring("Played"));
   child bad_port({"--drums-port", "no-such-port-xyz", "--bars", "1"});
   CHECK(bad_port.wait(10s) == 1);
   CHECK_THAT(bad_port.output(), ContainsSubstring("no-such-port-xyz"));
