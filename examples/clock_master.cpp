@@ -8,12 +8,11 @@
 // --seconds; STOP is sent either way, exit status 0. Every option is checked before a port is
 // opened: a bad one gets one line on stderr and exit status 2 (--help: usage on stdout); no MIDI
 // backend or no such port: one line, exit status 1.
-#include "cli.hpp"
-#include "hold_signals.hpp"
-
 #include <tactus/midi/clock_master.hpp>
 #include <tactus/midi/jack_messages.hpp>
 
+#include "cli.hpp"
+#include "hold_signals.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -34,7 +33,9 @@ int main(int argc, char** argv) try {
   double bpm = 120, seconds = 0;
   app.add_option("--port", port, "send to the first output port whose name contains NAME (default: virtual port)")
       ->type_name("NAME");
-  app.add_option("--bpm", bpm, "tempo in beats per minute")->check(examples::finite_range(1, 1000))->capture_default_str();
+  app.add_option("--bpm", bpm, "tempo in beats per minute")
+      ->check(examples::finite_range(1, 1000))
+      ->capture_default_str();
   app.add_option("--seconds", seconds, "stop after this long, 0 = until Ctrl-C")
       ->check(examples::finite_range(0, 1e6))
       ->capture_default_str();
@@ -44,7 +45,7 @@ int main(int argc, char** argv) try {
   midi::set_jack_message_handler(nullptr);  // libjack's lines: our own error message says it once
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
-  examples::hold_signals held;  // until run(): a signal would interrupt libjack opening the port
+  examples::hold_signals held;                    // until run(): a signal would interrupt libjack opening the port
   midi::output_options out_options;
   out_options.client_name = "tactus-master";
   midi::output out = port.empty() ? midi::output(io.get_executor(), midi::virtual_port, out_options)

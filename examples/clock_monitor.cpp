@@ -11,18 +11,16 @@
 // input is closed, which stops its port rescan). A bad option: one line on stderr, exit status 2
 // (--help: usage on stdout); no MIDI backend or no such port: one line, exit status 1. The beats
 // come from the same metronome on_beat code an app would use with its internal clock.
-#include "cli.hpp"
-#include "hold_signals.hpp"
-
 #include <tactus/midi/clock_follower.hpp>
 #include <tactus/midi/jack_messages.hpp>
 
-#include <nlohmann/json.hpp>
-
+#include "cli.hpp"
+#include "hold_signals.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -43,11 +41,9 @@ struct options {
   long latency_us = 0;
 };
 
-// One JSON object per line: keys in the order written (ordered_json), numbers rounded to what the
-// old printf format showed.
-void print_json(const nlohmann::ordered_json& j) {
-  std::printf("%s\n", j.dump().c_str());
-}
+// One JSON object per line: keys in the order written (ordered_json), t rounded to 0.1 ms and bpm
+// to 0.001, as the lines have always shown them.
+void print_json(const nlohmann::ordered_json& j) { std::printf("%s\n", j.dump().c_str()); }
 double rounded(double x, double unit) { return std::round(x / unit) * unit; }
 
 const char* name(midi::transport_state s) {
@@ -64,8 +60,8 @@ int main(int argc, char** argv) try {
   CLI::App app{"clock_monitor: follows a MIDI clock and shows tempo, position and transport", "clock_monitor"};
   options opt;
   bool open_virtual = false;
-  auto* by_name = app.add_option("--port", opt.port, "follow the first input port whose name contains NAME")
-                      ->type_name("NAME");
+  auto* by_name =
+      app.add_option("--port", opt.port, "follow the first input port whose name contains NAME")->type_name("NAME");
   auto* virt = app.add_flag("--virtual", open_virtual, "open tactus-clock:in for a clock source to connect to")
                    ->excludes(by_name);
   app.add_flag("--json", opt.json, "one JSON object per beat and per transport change");
@@ -84,7 +80,7 @@ int main(int argc, char** argv) try {
   midi::set_jack_message_handler(nullptr);  // libjack's lines: our own error message says it once
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
-  examples::hold_signals held;  // until run(): a signal would interrupt libjack opening the port
+  examples::hold_signals held;                    // until run(): a signal would interrupt libjack opening the port
   midi::input_options in_options;
   in_options.client_name = "tactus-clock";
   midi::input in = open_virtual ? midi::input(io.get_executor(), midi::virtual_port, in_options)

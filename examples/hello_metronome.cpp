@@ -5,10 +5,9 @@
 //
 // --beats 0 plays until Ctrl-C. Ctrl-C (SIGINT) or SIGTERM stops it at once, exit status 0; a bad
 // option gets one line on stderr and exit status 2, --help the usage on stdout.
-#include "cli.hpp"
-
 #include <tactus/tactus.hpp>
 
+#include "cli.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -21,8 +20,12 @@ int main(int argc, char** argv) try {
   double bpm = 120;
   long beats = 16;
   int meter = 4;
-  app.add_option("--bpm", bpm, "tempo in beats per minute")->check(examples::finite_range(1, 1000))->capture_default_str();
-  app.add_option("--beats", beats, "beats to play, 0 = until Ctrl-C")->check(examples::whole_range(0, 1'000'000'000))->capture_default_str();
+  app.add_option("--bpm", bpm, "tempo in beats per minute")
+      ->check(examples::finite_range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--beats", beats, "beats to play, 0 = until Ctrl-C")
+      ->check(examples::whole_range(0, 1'000'000'000))
+      ->capture_default_str();
   app.add_option("--meter", meter, "beats per bar")->check(examples::whole_range(1, 64))->capture_default_str();
   if (auto status = examples::parse(app, argc, argv)) return *status;
 

@@ -9,13 +9,12 @@
 // which then closes the input. A bad option: one line on stderr, exit status 2 (--help: usage on
 // stdout). No MIDI backend or no such port: one line on stderr, exit status 1 (libjack's own
 // messages are silenced: tactus's line says what went wrong).
-#include "cli.hpp"
-#include "hold_signals.hpp"
-
 #include <tactus/midi/input.hpp>
 #include <tactus/midi/jack_messages.hpp>
 #include <tactus/midi/ports.hpp>
 
+#include "cli.hpp"
+#include "hold_signals.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -74,7 +73,7 @@ int main(int argc, char** argv) try {
 
   asio::io_context ctx;
   asio::signal_set signals(ctx, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
-  examples::hold_signals held;  // until run(): a signal would interrupt libjack opening the port
+  examples::hold_signals held;                     // until run(): a signal would interrupt libjack opening the port
   midi::input_options options;
   options.client_name = "tactus-monitor";
   midi::input in = virtual_port ? midi::input(ctx.get_executor(), midi::virtual_port, options)

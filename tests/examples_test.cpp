@@ -74,8 +74,10 @@ class example {
   example(std::vector<std::string> args, std::map<std::string, std::string> env = {})
       : out_(scratch() / ("out-" + std::to_string(++count_))),
         err_(scratch() / ("err-" + std::to_string(count_))),
-        process_(std::move(args),
-                 {.stdout_file = out_.string(), .stderr_file = err_.string(), .env = std::move(env), .stop_signal = SIGKILL}) {}
+        process_(std::move(args), {.stdout_file = out_.string(),
+                                   .stderr_file = err_.string(),
+                                   .env = std::move(env),
+                                   .stop_signal = SIGKILL}) {}
   std::optional<int> wait(clock_type::duration timeout) { return process_.wait(timeout); }
   void signal(int s) { process_.signal(s); }
   std::string out() const { return slurp(out_); }
@@ -194,8 +196,9 @@ const char* to_string(moment m) {
 // any further condition), then checks it ends within a second: status 0, or, when the signal may
 // have come before the program installed its handler (at once), killed by that signal as its
 // default action does.
-void check_ends_on_signal(example& e, int sig, moment when, const std::string& running_marker,
-                          const std::function<bool()>& running = [] { return true; }) {
+void check_ends_on_signal(
+    example& e, int sig, moment when, const std::string& running_marker,
+    const std::function<bool()>& running = [] { return true; }) {
   INFO((sig == SIGINT ? "SIGINT " : "SIGTERM ") << to_string(when));
   if (when == moment::while_starting) std::this_thread::sleep_for(30ms);
   if (when == moment::while_running) {
