@@ -4,10 +4,15 @@
 //     clock_master [--port NAME] [--bpm 120] [--seconds N]
 //
 // --port NAME sends to the first output port whose name contains NAME; without it, a virtual
-// port "tactus-master:out" for followers to connect to. Runs until Ctrl-C or --seconds; STOP is
-// sent either way.
+// port "tactus-master:out" for followers to connect to. Runs until Ctrl-C (SIGINT), SIGTERM or
+// --seconds; STOP is sent either way, exit status 0. Every option is checked before a port is
+// opened: a bad one gets one line on stderr and exit status 2 (--help: usage on stdout); no MIDI
+// backend or no such port: one line, exit status 1.
 #include <tactus/midi/clock_master.hpp>
+#include <tactus/midi/jack_messages.hpp>
 
+#include "cli.hpp"
+#include "hold_signals.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -17,43 +22,40 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
-#include <stdexcept>
 #include <string>
 
 namespace midi = tactus::midi;
 
 int main(int argc, char** argv) try {
+  CLI::App app{"clock_master: sends 24 ppqn MIDI clock with START and STOP", "clock_master"};
   std::string port;
   double bpm = 120, seconds = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--port") port = value();
-    else if (arg == "--bpm") bpm = std::stod(value());
-    else if (arg == "--seconds") seconds = std::stod(value());
-    else if (arg == "--help" || arg == "-h") {
-      std::puts("usage: clock_master [--port NAME] [--bpm 120] [--seconds N (0 = until Ctrl-C)]");
-      return 0;
-    } else throw std::invalid_argument("unknown option " + arg + " (try --help)");
-  }
+  app.add_option("--port", port, "send to the first output port whose name contains NAME (default: virtual port)")
+      ->type_name("NAME");
+  app.add_option("--bpm", bpm, "tempo in beats per minute")
+      ->check(examples::finite_range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--seconds", seconds, "stop after this long, 0 = until Ctrl-C")
+      ->check(examples::finite_range(0, 1e6))
+      ->capture_default_str();
+  if (auto status = examples::parse(app, argc, argv)) return *status;
+  const tactus::bpm tempo{bpm};  // checked above; before any port is opened
 
+  midi::set_jack_message_handler(nullptr);  // libjack's lines: our own error message says it once
   asio::io_context io;
+  asio::signal_set signals(io, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
+  examples::hold_signals held;                    // until run(): a signal would interrupt libjack opening the port
   midi::output_options out_options;
   out_options.client_name = "tactus-master";
   midi::output out = port.empty() ? midi::output(io.get_executor(), midi::virtual_port, out_options)
                                   : midi::output(io.get_executor(), port, out_options);
-  midi::clock_master master{io.get_executor(), out, tactus::bpm{bpm}};
+  midi::clock_master master{io.get_executor(), out, tempo};
   std::fprintf(stderr, "clock at %.2f BPM to %s%s (Ctrl-C to stop)\n", bpm, port.empty() ? "virtual port " : "",
                out.port_name().c_str());
 
   // Ctrl-C and --seconds cancel run(), which then sends STOP and returns.
   asio::cancellation_signal cancel;
-  asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer deadline(io);
   asio::co_spawn(io, master.run(), asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
                    signals.cancel();
@@ -70,6 +72,7 @@ int main(int argc, char** argv) try {
       if (!ec) cancel.emit(asio::cancellation_type::terminal);
     });
   }
+  held.release();
   io.run();
   std::fprintf(stderr, "stopped after %lld pulses\n", static_cast<long long>(master.pulses_sent()));
   return 0;

@@ -7,22 +7,27 @@
 // "tactus-clock:in" for a clock source to connect to. --json prints one JSON object per beat
 // and one at every transport change; without it, one live line. --latency-us: the mean delay of
 // the timestamps, half the audio period under JACK (1333 us at 128 frames / 48 kHz).
-// Ctrl-C (or --seconds) ends it cleanly. The beats come from the same metronome on_beat code an
-// app would use with its internal clock.
+// Ctrl-C (SIGINT), SIGTERM or --seconds ends it cleanly, exit status 0, also with --port (the
+// input is closed, which stops its port rescan). A bad option: one line on stderr, exit status 2
+// (--help: usage on stdout); no MIDI backend or no such port: one line, exit status 1. The beats
+// come from the same metronome on_beat code an app would use with its internal clock.
 #include <tactus/midi/clock_follower.hpp>
+#include <tactus/midi/jack_messages.hpp>
 
+#include "cli.hpp"
+#include "hold_signals.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <functional>
-#include <stdexcept>
 #include <string>
 
 namespace midi = tactus::midi;
@@ -36,28 +41,10 @@ struct options {
   long latency_us = 0;
 };
 
-options parse(int argc, char** argv) {
-  options o;
-  bool chosen = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--port") o.port = value(), chosen = true;
-    else if (arg == "--virtual") chosen = true;
-    else if (arg == "--json") o.json = true;
-    else if (arg == "--seconds") o.seconds = std::stod(value());
-    else if (arg == "--latency-us") o.latency_us = std::stol(value());
-    else if (arg == "--help" || arg == "-h") {
-      std::puts("usage: clock_monitor --port NAME | --virtual  [--json] [--seconds N] [--latency-us 1333]");
-      std::exit(0);
-    } else throw std::invalid_argument("unknown option " + arg + " (try --help)");
-  }
-  if (!chosen) throw std::invalid_argument("give --port NAME or --virtual (try --help)");
-  return o;
-}
+// One JSON object per line: keys in the order written (ordered_json), t rounded to 0.1 ms and bpm
+// to 0.001, as the lines have always shown them.
+void print_json(const nlohmann::ordered_json& j) { std::printf("%s\n", j.dump().c_str()); }
+double rounded(double x, double unit) { return std::round(x / unit) * unit; }
 
 const char* name(midi::transport_state s) {
   switch (s) {
@@ -70,13 +57,35 @@ const char* name(midi::transport_state s) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const auto opt = parse(argc, argv);
+  CLI::App app{"clock_monitor: follows a MIDI clock and shows tempo, position and transport", "clock_monitor"};
+  options opt;
+  bool open_virtual = false;
+  auto* by_name =
+      app.add_option("--port", opt.port, "follow the first input port whose name contains NAME")->type_name("NAME");
+  auto* virt = app.add_flag("--virtual", open_virtual, "open tactus-clock:in for a clock source to connect to")
+                   ->excludes(by_name);
+  app.add_flag("--json", opt.json, "one JSON object per beat and per transport change");
+  app.add_option("--seconds", opt.seconds, "stop after this long, 0 = until Ctrl-C")
+      ->check(examples::finite_range(0, 1e6))
+      ->capture_default_str();
+  app.add_option("--latency-us", opt.latency_us, "mean delay of the timestamps (JACK: half the period)")
+      ->check(examples::whole_range(0, 1'000'000))
+      ->capture_default_str();
+  if (auto status = examples::parse(app, argc, argv)) return *status;
+  if (!by_name->count() && !virt->count()) {
+    std::fprintf(stderr, "clock_monitor: give --port NAME or --virtual (try --help)\n");
+    return examples::usage_error;
+  }
+
+  midi::set_jack_message_handler(nullptr);  // libjack's lines: our own error message says it once
   asio::io_context io;
+  asio::signal_set signals(io, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
+  examples::hold_signals held;                    // until run(): a signal would interrupt libjack opening the port
   midi::input_options in_options;
   in_options.client_name = "tactus-clock";
-  midi::input in = opt.port.empty() ? midi::input(io.get_executor(), midi::virtual_port, in_options)
-                                    : midi::input(io.get_executor(), opt.port, in_options);
-  std::fprintf(stderr, "following %s%s (Ctrl-C to stop)\n", opt.port.empty() ? "virtual port " : "",
+  midi::input in = open_virtual ? midi::input(io.get_executor(), midi::virtual_port, in_options)
+                                : midi::input(io.get_executor(), opt.port, in_options);
+  std::fprintf(stderr, "following %s%s (Ctrl-C to stop)\n", open_virtual ? "virtual port " : "",
                in.port_name().c_str());
 
   tactus::metronome m{io.get_executor(), tactus::bpm{120}};
@@ -90,11 +99,13 @@ int main(int argc, char** argv) try {
   // The app's beat code: the same whatever drives the metronome.
   m.on_beat([&](const tactus::tick& b) {
     if (opt.json)
-      std::printf(
-          "{\"t\":%.4f,\"beat\":%lld,\"bar\":%lld,\"beat_in_bar\":%d,\"bpm\":%.3f,\"state\":\"%s\",\"late_us\":%lld}\n",
-          seconds(), static_cast<long long>(b.position.whole()), static_cast<long long>(b.bar), b.beat_in_bar, tempo(),
-          name(follow.state()),
-          static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(b.lateness()).count()));
+      print_json({{"t", rounded(seconds(), 1e-4)},
+                  {"beat", b.position.whole()},
+                  {"bar", b.bar},
+                  {"beat_in_bar", b.beat_in_bar},
+                  {"bpm", rounded(tempo(), 1e-3)},
+                  {"state", name(follow.state())},
+                  {"late_us", std::chrono::duration_cast<std::chrono::microseconds>(b.lateness()).count()}});
     else
       std::printf("\r%5lld:%d  %7.2f BPM  %-8s%s", static_cast<long long>(b.bar) + 1, b.beat_in_bar + 1, tempo(),
                   name(follow.state()), b.is_downbeat() ? " *" : "  ");
@@ -103,8 +114,11 @@ int main(int argc, char** argv) try {
   follow.on_state_change([&](midi::transport_state s) {
     const auto p = follow.position();
     if (opt.json)
-      std::printf("{\"t\":%.4f,\"event\":\"transport\",\"state\":\"%s\",\"bpm\":%.3f,\"position\":\"%lld:%d:%d\"}\n",
-                  seconds(), name(s), tempo(), static_cast<long long>(p.bar), p.beat, p.pulse);
+      print_json({{"t", rounded(seconds(), 1e-4)},
+                  {"event", "transport"},
+                  {"state", name(s)},
+                  {"bpm", rounded(tempo(), 1e-3)},
+                  {"position", std::to_string(p.bar) + ":" + std::to_string(p.beat) + ":" + std::to_string(p.pulse)}});
     else
       std::printf("\r%5lld:%d  %7.2f BPM  %-8s  \n", static_cast<long long>(p.bar) + 1, p.beat + 1, tempo(), name(s));
     std::fflush(stdout);
@@ -134,7 +148,6 @@ int main(int argc, char** argv) try {
   };
   show_idle();
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer deadline(io);
   auto finish = [&] {
     follow.stop();
@@ -145,6 +158,7 @@ int main(int argc, char** argv) try {
   asio::co_spawn(io, follow.run(), [&](std::exception_ptr e) {
     m.stop();  // the follower returned (Ctrl-C, --seconds, the port closed): nothing more to follow
     finish();
+    in.close();  // a port opened by name is rescanned while open: closing ends that work too
     rethrow(e);
   });
   signals.async_wait([&](std::error_code ec, int) {
@@ -157,6 +171,7 @@ int main(int argc, char** argv) try {
       if (!ec) finish();
     });
   }
+  held.release();
   io.run();
   if (!opt.json) std::puts("");
   return 0;

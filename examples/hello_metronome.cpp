@@ -3,63 +3,44 @@
 //
 //     hello_metronome [--bpm 120] [--beats 16] [--meter 4]
 //
-// Ctrl-C stops it cleanly.
+// --beats 0 plays until Ctrl-C. Ctrl-C (SIGINT) or SIGTERM stops it at once, exit status 0; a bad
+// option gets one line on stderr and exit status 2, --help the usage on stdout.
 #include <tactus/tactus.hpp>
 
+#include "cli.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
-#include <stdexcept>
-#include <string>
-
-namespace {
-
-struct options {
-  double bpm = 120;
-  long beats = 16;  // 0: until Ctrl-C
-  int meter = 4;
-};
-
-options parse(int argc, char** argv) {
-  options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--bpm") o.bpm = std::stod(value());
-    else if (arg == "--beats") o.beats = std::stol(value());
-    else if (arg == "--meter") o.meter = std::stoi(value());
-    else if (arg == "--help" || arg == "-h") {
-      std::puts("usage: hello_metronome [--bpm 120] [--beats 16 (0 = until Ctrl-C)] [--meter 4]");
-      std::exit(0);
-    } else throw std::invalid_argument("unknown option " + arg + " (try --help)");
-  }
-  if (o.beats < 0) throw std::invalid_argument("--beats must be >= 0");
-  return o;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) try {
-  const auto opt = parse(argc, argv);
+  CLI::App app{"hello_metronome: prints every beat with bar:beat, tempo and how late it woke", "hello_metronome"};
+  double bpm = 120;
+  long beats = 16;
+  int meter = 4;
+  app.add_option("--bpm", bpm, "tempo in beats per minute")
+      ->check(examples::finite_range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--beats", beats, "beats to play, 0 = until Ctrl-C")
+      ->check(examples::whole_range(0, 1'000'000'000))
+      ->capture_default_str();
+  app.add_option("--meter", meter, "beats per bar")->check(examples::whole_range(1, 64))->capture_default_str();
+  if (auto status = examples::parse(app, argc, argv)) return *status;
+
   asio::io_context io;
-  tactus::metronome m{io.get_executor(), tactus::bpm{opt.bpm}, tactus::meter{opt.meter}};
+  asio::signal_set signals(io, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
+  tactus::metronome m{io.get_executor(), tactus::bpm{bpm}, tactus::meter{meter}};
 
   m.on_beat([&](const tactus::tick& b) {
     const auto late_us = std::chrono::duration_cast<std::chrono::microseconds>(b.lateness()).count();
     std::printf("%4lld:%d  %6.1f bpm  late %5lld us%s\n", static_cast<long long>(b.bar) + 1, b.beat_in_bar + 1,
                 b.tempo.value(), static_cast<long long>(late_us), b.is_downbeat() ? "  *" : "");
     std::fflush(stdout);
-    if (opt.beats && b.index + 1 >= opt.beats) m.stop();
+    if (beats && b.index + 1 >= beats) m.stop();
   });
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code ec, int) {
     if (!ec) m.stop();
   });

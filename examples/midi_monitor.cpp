@@ -5,10 +5,16 @@
 //   midi_monitor --port NAME    print what arrives on the first input port whose name contains NAME
 //   midi_monitor --virtual      open a virtual input "tactus-monitor:in" for others to connect to
 //
-// Ctrl-C ends it: a signal_set cancels the receiving coroutine, which then closes the input.
+// Ctrl-C (SIGINT) or SIGTERM ends it, exit status 0: a signal_set cancels the receiving coroutine,
+// which then closes the input. A bad option: one line on stderr, exit status 2 (--help: usage on
+// stdout). No MIDI backend or no such port: one line on stderr, exit status 1 (libjack's own
+// messages are silenced: tactus's line says what went wrong).
 #include <tactus/midi/input.hpp>
+#include <tactus/midi/jack_messages.hpp>
 #include <tactus/midi/ports.hpp>
 
+#include "cli.hpp"
+#include "hold_signals.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -23,7 +29,6 @@
 #include <iostream>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <system_error>
 
 namespace midi = tactus::midi;
@@ -42,32 +47,42 @@ static asio::awaitable<void> print_messages(midi::input& in) {
 }
 
 static int list_ports() {
-  std::cout << "MIDI input ports (" << midi::to_string(midi::available_api()) << "):\n";
-  for (auto& name : midi::input_ports()) std::cout << "  " << name << '\n';
+  // Everything is asked before anything is printed: a backend error is then the only line.
+  const auto backend = midi::available_api();
+  const auto inputs = midi::input_ports(backend);
+  const auto outputs = midi::output_ports(backend);
+  std::cout << "MIDI input ports (" << midi::to_string(backend) << "):\n";
+  for (auto& name : inputs) std::cout << "  " << name << '\n';
   std::cout << "MIDI output ports:\n";
-  for (auto& name : midi::output_ports()) std::cout << "  " << name << '\n';
+  for (auto& name : outputs) std::cout << "  " << name << '\n';
   return 0;
 }
 
 int main(int argc, char** argv) try {
-  const std::string_view arg = argc > 1 ? argv[1] : "";
-  if (argc == 1) return list_ports();
-  if (!((arg == "--port" && argc == 3) || (arg == "--virtual" && argc == 2))) {
-    std::cerr << "usage: midi_monitor [--port NAME | --virtual]\n";
-    return 2;
-  }
+  CLI::App app{"midi_monitor: lists the MIDI ports, or prints incoming messages with their time", "midi_monitor"};
+  std::string port;
+  bool virtual_port = false;
+  auto* by_name = app.add_option("--port", port, "print what arrives on the first input port whose name contains NAME")
+                      ->type_name("NAME");
+  app.add_flag("--virtual", virtual_port, "open a virtual input tactus-monitor:in for others to connect to")
+      ->excludes(by_name);
+  if (auto status = examples::parse(app, argc, argv)) return *status;
+
+  midi::set_jack_message_handler(nullptr);  // libjack's lines: our own error message says it once
+  if (!by_name->count() && !virtual_port) return list_ports();
 
   asio::io_context ctx;
+  asio::signal_set signals(ctx, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
+  examples::hold_signals held;                     // until run(): a signal would interrupt libjack opening the port
   midi::input_options options;
   options.client_name = "tactus-monitor";
-  midi::input in = arg == "--virtual" ? midi::input(ctx.get_executor(), midi::virtual_port, options)
-                                      : midi::input(ctx.get_executor(), argv[2], options);
-  std::cout << "listening on " << (arg == "--virtual" ? "virtual port " + options.client_name + ":" : "")
-            << in.port_name() << " (Ctrl-C to stop)\n";
+  midi::input in = virtual_port ? midi::input(ctx.get_executor(), midi::virtual_port, options)
+                                : midi::input(ctx.get_executor(), port, options);
+  std::cout << "listening on " << (virtual_port ? "virtual port " : "") << in.port_name() << " (Ctrl-C to stop)"
+            << std::endl;
   in.on_error([](std::error_code ec, const std::string& what) { std::cerr << ec.message() << ": " << what << '\n'; });
 
   asio::cancellation_signal stop;
-  asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code ec, int) {
     if (!ec) stop.emit(asio::cancellation_type::terminal);
   });
@@ -80,6 +95,7 @@ int main(int argc, char** argv) try {
                      if (se.code() != asio::error::operation_aborted) throw;  // Ctrl-C is not an error
                    }
                  }));
+  held.release();
   ctx.run();
   return 0;
 } catch (const std::exception& e) {

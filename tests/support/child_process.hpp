@@ -26,6 +26,7 @@ namespace tactus_tests {
 struct child_options {
   std::string stdout_file = "/dev/null";
   bool stderr_too = false;                   // stderr to the same file
+  std::string stderr_file{};                 // else, when not empty: stderr to this file
   std::map<std::string, std::string> env{};  // overrides and additions to this process's environment
   std::string cwd{};                         // empty: this process's
   int stop_signal = SIGTERM;                 // what the destructor sends
@@ -51,6 +52,8 @@ class child_process {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, o.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (o.stderr_too) posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    else if (!o.stderr_file.empty())
+      posix_spawn_file_actions_addopen(&fa, 2, o.stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (!o.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, o.cwd.c_str());
     const int rc = posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);

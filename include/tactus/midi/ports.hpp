@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include <tactus/midi/jack_messages.hpp>
 #include <tactus/midi/rtmidi_close.hpp>
 
 #include <RtMidi.h>
@@ -48,8 +49,9 @@ constexpr std::string_view to_string(api a) noexcept {
   }
 }
 
-/// Thrown when no requested backend can be opened; what() names each backend tried and why it
-/// failed, e.g. "alsa: /dev/snd/seq does not exist ...; jack: JACK server not running? ...".
+/// Thrown when no requested backend can be opened; what() is one line naming each backend tried
+/// and why it failed, e.g. "... (tried alsa: /dev/snd/seq does not exist ...; jack: no JACK server
+/// "default" answers (libjack: Cannot connect to server socket err = No such file or directory))".
 class backend_unavailable : public std::runtime_error {
  public:
   explicit backend_unavailable(std::vector<std::string> attempts)
@@ -59,8 +61,8 @@ class backend_unavailable : public std::runtime_error {
 
  private:
   static std::string make_what(const std::vector<std::string>& attempts) {
-    std::string s = "tactus::midi: no MIDI backend available (tried";
-    for (auto& a : attempts) s += "\n  " + a;
+    std::string s = "tactus::midi: no MIDI backend available (tried ";
+    for (auto& a : attempts) s += (&a == &attempts.front() ? "" : "; ") + a;
     return s + ")";
   }
   std::vector<std::string> attempts_;
@@ -171,11 +173,13 @@ rtmidi_client<RtMidiT> try_backend(api which, const std::string& client_name, st
       return c;
     }
   }
-  if constexpr (std::is_same_v<RtMidiT, RtMidiOut>) {
-    // RtMidi 5.0.0's JACK output leaks its ring buffers when no server answers: ask an input first.
-    if (which == api::jack) {
-      auto probe = try_backend<RtMidiIn>(which, client_name, attempts);
-      if (!probe.midi) return c;
+  if (which == api::jack) {
+    // Ask libjack first whether a server answers, its messages captured: RtMidi's JACK client,
+    // when none does, prints libjack's lines and its own warning to stderr before we could set
+    // its error callback (and RtMidi 5.0.0's JACK output leaks its ring buffers).
+    if (auto problem = jack_server_problem(client_name + "-probe")) {
+      attempts.push_back("jack: " + *problem);
+      return c;
     }
   }
   const auto rt_api = which == api::alsa ? RtMidi::LINUX_ALSA : RtMidi::UNIX_JACK;
