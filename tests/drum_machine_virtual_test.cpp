@@ -230,8 +230,9 @@ struct clock_source {
 
 }  // namespace
 
-TEST_CASE("drum machine following a simulated MIDI clock: jitter, STOP/CONTINUE, a lost clock, a Song Position "
-          "Pointer, on the source's grid, zero stuck notes") {
+TEST_CASE(
+    "drum machine following a simulated MIDI clock: jitter, STOP/CONTINUE, a lost clock, a Song Position "
+    "Pointer, on the source's grid, zero stuck notes") {
   machine dm("four-on-the-floor", 0.0);
   tactus::midi::basic_clock_follower<mc> follower{dm.metro};
   std::vector<std::pair<double, tactus::midi::transport_state>> changes;
@@ -298,12 +299,15 @@ TEST_CASE("drum machine following a simulated MIDI clock: jitter, STOP/CONTINUE,
       const double t = seconds(e.time);
       auto nearest = src.ideal.begin();
       for (auto it = src.ideal.begin(); it != src.ideal.end(); ++it)
-        if (it->first % 6 == 0 && std::abs(seconds(it->second) - t) < std::abs(seconds(nearest->second) - t)) nearest = it;
+        if (it->first % 6 == 0 && std::abs(seconds(it->second) - t) < std::abs(seconds(nearest->second) - t))
+          nearest = it;
       worst = std::max(worst, std::abs(seconds(nearest->second) - t));
       ++ons_at[nearest->first];
     }
-  std::printf("figure: drum machine on a simulated 125 BPM clock with +-1 ms jitter: worst note-on %.3f ms from "
-              "the source's 16th\n", worst * 1000);
+  std::printf(
+      "figure: drum machine on a simulated 125 BPM clock with +-1 ms jitter: worst note-on %.3f ms from "
+      "the source's 16th\n",
+      worst * 1000);
   CHECK(worst <= bound);
   // Exactly the pattern's notes at each 16th the source played, and none elsewhere.
   std::map<std::int64_t, int> expected;

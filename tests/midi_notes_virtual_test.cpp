@@ -45,7 +45,8 @@ struct rig {
   asio::io_context io;
   recorder out;
   tactus::basic_metronome<mc> m;
-  explicit rig(int subdivision = 1) : m(io.get_executor(), tactus::bpm{120}, tactus::meter{4}, tactus::subdivision{subdivision}) {
+  explicit rig(int subdivision = 1)
+      : m(io.get_executor(), tactus::bpm{120}, tactus::meter{4}, tactus::subdivision{subdivision}) {
     mc::reset();
     asio::co_spawn(io, m.run(), tactus::rethrow);
     io.poll();  // tick 0 at t = 0; a beat is 500 ms
@@ -76,12 +77,10 @@ TEST_CASE("note_tracker counts note-ons per key and end_all ends each once, then
   CHECK_FALSE(notes.channel_used(1));
   std::vector<std::string> sent;
   notes.end_all([&](const message& m) { sent.push_back(m.to_string()); });
-  CHECK(sent == std::vector<std::string>{message::note_off(0, 60).to_string(),
-                                         message::control_change(0, 123, 0).to_string(),
-                                         message::control_change(0, 64, 0).to_string(),
-                                         message::note_off(9, 36).to_string(),
-                                         message::control_change(9, 123, 0).to_string(),
-                                         message::control_change(9, 64, 0).to_string()});
+  CHECK(sent == std::vector<std::string>{
+                    message::note_off(0, 60).to_string(), message::control_change(0, 123, 0).to_string(),
+                    message::control_change(0, 64, 0).to_string(), message::note_off(9, 36).to_string(),
+                    message::control_change(9, 123, 0).to_string(), message::control_change(9, 64, 0).to_string()});
   CHECK(notes.open_notes() == 0);
   sent.clear();
   notes.end_all([&](const message& m) { sent.push_back(m.to_string()); });
@@ -106,8 +105,8 @@ TEST_CASE("repeated notes of one key: the off due at a grid point goes out befor
   });
   tactus::testing::advance(r.io, 1600ms);  // beats 1, 2, 3 play (beat 0 fired before the callback)
   const auto on = message::note_on(9, 42, 100).to_string(), off = message::note_off(9, 42).to_string();
-  CHECK(timeline_of(r.out) == std::vector<std::string>{"t=500 " + on, "t=1000 " + off, "t=1000 " + on,
-                                                       "t=1500 " + off, "t=1500 " + on});
+  CHECK(timeline_of(r.out) ==
+        std::vector<std::string>{"t=500 " + on, "t=1000 " + off, "t=1000 " + on, "t=1500 " + off, "t=1500 " + on});
   CHECK(r.out.open_count(9, 42) == 1);  // the last, still sounding
 }
 

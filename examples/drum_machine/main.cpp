@@ -9,17 +9,19 @@
 //
 // It reads top to bottom like the talk it reproduces: open the ports, follow the clock, run the
 // metronome, play the pattern, stop cleanly. Beside it: options.hpp (the command line),
-// pattern.hpp (patterns and their text format), player.hpp (what each 16th plays), sound.hpp (the
-// parts' outputs and the recording), grid_display.hpp (the terminal).
+// pattern.hpp (patterns and their text format), ports.hpp (MIDI ports), player.hpp (what each 16th
+// plays), sound.hpp (the parts' outputs and the recording), grid_display.hpp (the terminal).
 #include <tactus/metronome.hpp>
 #include <tactus/midi/clock_follower.hpp>
 #include <tactus/midi/input.hpp>
+#include <tactus/midi/jack_messages.hpp>
 #include <tactus/midi/output.hpp>
-#include <tactus/midi/ports.hpp>
 
+#include "../hold_signals.hpp"
 #include "grid_display.hpp"
 #include "options.hpp"
 #include "player.hpp"
+#include "ports.hpp"
 #include "sound.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -37,66 +39,37 @@ namespace dm = drum_machine;
 namespace midi = tactus::midi;
 using clock_type = std::chrono::steady_clock;
 
-namespace {
-
-// Whether a MIDI backend answers here.
-bool midi_reachable() {
-  try {
-    (void)midi::available_api();
-    return true;
-  } catch (const midi::backend_unavailable&) {
-    return false;
-  }
-}
-
-int list_patterns_and_ports() {
-  std::puts("patterns:");
-  for (auto& b : dm::builtins) std::printf("  %s\n", std::string(b.name).c_str());
-  if (!midi_reachable()) return std::puts("no MIDI backend: no JACK server running and no ALSA sequencer"), 0;
-  std::printf("MIDI output ports (%s):\n", std::string(midi::to_string(midi::available_api())).c_str());
-  for (auto& name : midi::output_ports()) std::printf("  %s\n", name.c_str());
-  std::puts("MIDI input ports:");
-  for (auto& name : midi::input_ports()) std::printf("  %s\n", name.c_str());
-  return 0;
-}
-
-// A part's output: the port named (by any part of its name), or a virtual port to connect to.
-std::shared_ptr<midi::output> open_output(asio::any_io_executor ex, const std::optional<std::string>& name,
-                                          const std::string& part) {
-  midi::output_options o{.client_name = "drum_machine_" + part};
-  return name ? std::make_shared<midi::output>(ex, *name, o) : std::make_shared<midi::output>(ex, midi::virtual_port, o);
-}
-
-dm::port to(std::shared_ptr<midi::output> out) {
-  if (!out) return {};
-  return [out](const midi::message& m) { out->send(m); };
-}
-
-}  // namespace
-
 int main(int argc, char** argv) try {
   const auto opt = dm::parse_options(argc, argv);
   asio::io_context io;
-  asio::signal_set signals(io, SIGINT, SIGTERM);  // from here on, Ctrl-C ends it cleanly
-  if (opt.list) return list_patterns_and_ports();
+  asio::signal_set signals(io, SIGINT, SIGTERM);  // from here on, Ctrl-C ends it cleanly,
+  examples::hold_signals held;                    // once the ports are open (see hold_signals.hpp)
+  midi::set_jack_message_handler(nullptr);        // libjack's lines: our own message says it once
+  if (opt.list) return dm::list_patterns_and_ports();
   const auto pat = dm::load_pattern(opt);
 
   // Is there MIDI here? Without it, play to the terminal and to a file.
-  const bool have_midi = midi_reachable();
+  const bool have_midi = dm::midi_reachable();
   if (!have_midi && (opt.clock == "midi" || opt.names_a_port()))
-    throw std::runtime_error("no MIDI backend (no JACK server, no ALSA sequencer) for the --clock midi or port asked for");
-  const auto record = opt.record ? opt.record : have_midi ? std::nullopt : std::optional<std::string>("drum_machine.mid");
+    throw std::runtime_error(
+        "no MIDI backend (no JACK server, no ALSA sequencer) for the --clock midi or port asked for");
+  const auto record = opt.record  ? opt.record
+                      : have_midi ? std::nullopt
+                                  : std::optional<std::string>("drum_machine.mid");
   if (record) dm::check_writable(*record);
   const long bars = opt.bars.value_or(have_midi ? 0 : 8);
-  if (!have_midi) std::printf("No MIDI backend: playing %ld bar%s here, recording to %s\n", bars, bars == 1 ? "" : "s", record->c_str());
+  if (!have_midi)
+    std::printf("No MIDI backend: playing %ld bar%s here, recording to %s\n", bars, bars == 1 ? "" : "s",
+                record->c_str());
 
   // 1. Open the ports: one output a part (one for both when they name the same port).
   const auto ex = io.get_executor();
   std::shared_ptr<midi::output> drums_out, bass_out;
   if (have_midi) {
-    drums_out = open_output(ex, opt.drums_port, "drums");
-    const bool shared = opt.bass_port && opt.drums_port && midi::find_output_port(*opt.bass_port) == drums_out->port_name();
-    bass_out = shared ? drums_out : open_output(ex, opt.bass_port, "bass");
+    drums_out = dm::open_output(ex, opt.drums_port, "drums");
+    const bool shared =
+        opt.bass_port && opt.drums_port && midi::find_output_port(*opt.bass_port) == drums_out->port_name();
+    bass_out = shared ? drums_out : dm::open_output(ex, opt.bass_port, "bass");
     std::printf("drums: %s channel %d, bass: %s channel %d\n", drums_out->port_name().c_str(), opt.drums_channel,
                 bass_out->port_name().c_str(), opt.bass_channel);
   }
@@ -112,7 +85,8 @@ int main(int argc, char** argv) try {
   }
 
   // 3. The pattern, to the ports, the recording and the terminal.
-  dm::sound<clock_type> sound{metro, to(drums_out), opt.drums_channel - 1, to(bass_out), opt.bass_channel - 1, record};
+  dm::sound<clock_type> sound{
+      metro, dm::to_port(drums_out), opt.drums_channel - 1, dm::to_port(bass_out), opt.bass_channel - 1, record};
   dm::player<clock_type> player{metro, pat, sound, opt.swing};
   dm::grid_display grid{pat, follower ? "MIDI clock" : "internal clock"};
   long steps = 0;
@@ -144,12 +118,14 @@ int main(int argc, char** argv) try {
       [&]() -> asio::awaitable<void> {
         using namespace asio::experimental::awaitable_operators;
         const auto why = co_await (player.run(bars) || clocked() || signals.async_wait(asio::use_awaitable));
-        ending = why.index() == 0 ? "Played " + std::to_string(bars) + (bars == 1 ? " bar" : " bars")
+        ending = player.error()     ? "Stopped by an error"
+                 : why.index() == 0 ? "Played " + std::to_string(bars) + (bars == 1 ? " bar" : " bars")
                  : why.index() == 1 ? "The clock's input closed"
                                     : "Interrupted";
         if (clock_in) clock_in->close();
       },
       tactus::rethrow);
+  held.release();
   io.run();
   grid.finish();
   const auto file = sound.close();

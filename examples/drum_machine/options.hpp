@@ -36,9 +36,10 @@ struct options {
 
 inline options parse_options(int argc, char** argv) {
   options o;
-  CLI::App app{"A drum machine and a bass line on tactus's metronome, on its own tempo or following an external "
-               "24 ppqn MIDI clock. Without a MIDI backend it plays to the terminal and records to drum_machine.mid.",
-               "drum_machine"};
+  CLI::App app{
+      "A drum machine and a bass line on tactus's metronome, on its own tempo or following an external "
+      "24 ppqn MIDI clock. Without a MIDI backend it plays to the terminal and records to drum_machine.mid.",
+      "drum_machine"};
   app.get_formatter()->column_width(26);
   app.add_option("--clock", o.clock, "internal, or follow an external MIDI clock (midi)")
       ->check(CLI::IsMember({"internal", "midi"}))
@@ -97,7 +98,9 @@ inline options parse_options(int argc, char** argv) {
     std::fprintf(stderr, "drum_machine: %s (see --help)\n", e.what());
     std::exit(2);
   }
-  auto given = [](CLI::Option* opt, std::string& v) { return opt->count() ? std::optional(std::move(v)) : std::nullopt; };
+  auto given = [](CLI::Option* opt, std::string& v) {
+    return opt->count() ? std::optional(std::move(v)) : std::nullopt;
+  };
   o.clock_port = given(cp, clock_port);
   o.drums_port = given(dp, drums_port);
   o.bass_port = given(bp, bass_port);

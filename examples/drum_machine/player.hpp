@@ -71,7 +71,8 @@ class player {
     for (const auto& d : pattern_.drums)
       if (const int velocity = d.steps[step]) note(sound_.drums(), d.key, velocity, grid + one_step);
     if (!pattern_.bass.empty())
-      if (const auto& n = pattern_.bass[step]; n.length > 0) note(sound_.bass(), n.key, n.velocity, grid + one_step * n.length);
+      if (const auto& n = pattern_.bass[step]; n.length > 0)
+        note(sound_.bass(), n.key, n.velocity, grid + one_step * n.length);
   }
 
   void note(typename sound<Clock>::part& part, int key, int velocity, tactus::beats end) {

@@ -78,7 +78,7 @@ class sound {
   /// recorded (a followed clock's estimate jitters by less). Call once a beat.
   void tempo(tactus::bpm t, tactus::beats at) {
     if (recorded_tempo_ && std::abs(t.value() - recorded_tempo_->value()) <= 0.05) return;
-    const auto tick = origin_ ? tick_of(at) : 0;  // before the first note: the tempo at the start
+    const auto tick = origin_ ? tick_of(at) : 0;      // before the first note: the tempo at the start
     if (tick < smf_.tempo_map().back().tick) return;  // a Song Position Pointer moved back: keep the map in order
     recorded_tempo_ = t;
     smf_.set_tempo_at_tick(tick, t);

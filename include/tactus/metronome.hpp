@@ -579,15 +579,16 @@ class basic_metronome {
       if (!running_ || stop_requested_) return;  // end() completes them
       const auto now = Clock::now();
       if (!paused_) {
-        positions_.complete_each_if([&](const detail::position_key& k) { return time_of(k.position) <= now; },
-                                    [&](const detail::position_key& k) {
-                                      ++positions_completed_;
-                                      return moment_type{k.position, time_of(k.position), now,
-                                                         timeline_for(k.position).tempo()};
-                                    });
+        positions_.complete_each_if(
+            [&](const detail::position_key& k) { return time_of(k.position) <= now; },
+            [&](const detail::position_key& k) {
+              ++positions_completed_;
+              return moment_type{k.position, time_of(k.position), now, timeline_for(k.position).tempo()};
+            });
       }
       auto earliest = time_point::max();
-      if (!paused_) positions_.for_each_key(
+      if (!paused_)
+        positions_.for_each_key(
             [&](const detail::position_key& k) { earliest = std::min(earliest, time_of(k.position)); });
       if (earliest == time_point::max()) {
         if (position_waiting_) position_timer_.cancel();

@@ -82,23 +82,22 @@ auto play_note(Out& out, basic_metronome<Clock>& m, int channel, int key, int ve
           try {
             out.send(on);
           } catch (const std::exception&) {
-            asio::post(hex, [h = std::move(handler)]() mutable {
-              std::move(h)(make_error_code(io_errc::backend_error));
-            });
+            asio::post(hex,
+                       [h = std::move(handler)]() mutable { std::move(h)(make_error_code(io_errc::backend_error)); });
             return;
           }
-          detail::wait_note_end(m, end, when_paused, m.get_executor(),
-                                   asio::bind_cancellation_slot(
-                                       slot, asio::bind_executor(hex, [&out, channel, key, h = std::move(handler)](
-                                                                    std::error_code ec) mutable {
-                                         try {
-                                           if (out.open_count(channel, key) > 0)
-                                             out.send(message::note_off(channel, key));
-                                         } catch (const std::exception&) {
-                                           if (!ec) ec = make_error_code(io_errc::backend_error);
-                                         }
-                                         std::move(h)(ec);
-                                       })));
+          detail::wait_note_end(
+              m, end, when_paused, m.get_executor(),
+              asio::bind_cancellation_slot(slot, asio::bind_executor(hex, [&out, channel, key, h = std::move(handler)](
+                                                                              std::error_code ec) mutable {
+                                             try {
+                                               if (out.open_count(channel, key) > 0)
+                                                 out.send(message::note_off(channel, key));
+                                             } catch (const std::exception&) {
+                                               if (!ec) ec = make_error_code(io_errc::backend_error);
+                                             }
+                                             std::move(h)(ec);
+                                           })));
         },
         token);
   }
@@ -120,7 +119,7 @@ auto play_note(Out& out, basic_metronome<Clock>& m, int channel, int key, int ve
 /// `out` is a tactus::midi::output (kept alive by the operation) or any note_output, which must
 /// then outlive the operation (a testing::recording_output, an application's own sink).
 template <class Out, class Clock, class CompletionToken>
-  requires note_output<Out>
+requires note_output<Out>
 auto async_note(Out& out, basic_metronome<Clock>& m, int channel, int key, int velocity, beats length,
                 on_pause when_paused, CompletionToken&& token) {
   detail::check_length(length);
@@ -130,7 +129,7 @@ auto async_note(Out& out, basic_metronome<Clock>& m, int channel, int key, int v
 
 /// As above, the note ending when `m` pauses (on_pause::end).
 template <class Out, class Clock, class CompletionToken>
-  requires note_output<Out>
+requires note_output<Out>
 auto async_note(Out& out, basic_metronome<Clock>& m, int channel, int key, int velocity, beats length,
                 CompletionToken&& token) {
   return async_note(out, m, channel, key, velocity, length, on_pause::end, std::forward<CompletionToken>(token));
@@ -140,7 +139,7 @@ auto async_note(Out& out, basic_metronome<Clock>& m, int channel, int key, int v
 /// that starts late (a swung step) and ends on the grid. An `end` already reached ends the note
 /// at once.
 template <class Out, class Clock, class CompletionToken>
-  requires note_output<Out>
+requires note_output<Out>
 auto async_note_until(Out& out, basic_metronome<Clock>& m, int channel, int key, int velocity, beats end,
                       on_pause when_paused, CompletionToken&& token) {
   return detail::play_note(out, m, channel, key, velocity, detail::note_end{end, true}, when_paused,
@@ -149,7 +148,7 @@ auto async_note_until(Out& out, basic_metronome<Clock>& m, int channel, int key,
 
 /// As above, the note ending when `m` pauses (on_pause::end).
 template <class Out, class Clock, class CompletionToken>
-  requires note_output<Out>
+requires note_output<Out>
 auto async_note_until(Out& out, basic_metronome<Clock>& m, int channel, int key, int velocity, beats end,
                       CompletionToken&& token) {
   return async_note_until(out, m, channel, key, velocity, end, on_pause::end, std::forward<CompletionToken>(token));

@@ -104,7 +104,6 @@ struct output_impl {
     panic();
   }
 
-
   asio::any_io_executor ex_;
   output_options opts_;
   std::optional<std::chrono::steady_clock::time_point> last_send_;  // for close_drain

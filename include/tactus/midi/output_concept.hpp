@@ -21,7 +21,9 @@ namespace tactus::midi {
 
 /// Sends a message now: `out.send(m)`. It may throw to report an error.
 template <class T>
-concept message_output = requires(T& out, const message& m) { out.send(m); };
+concept message_output = requires(T& out, const message& m) {
+  out.send(m);
+};
 
 /// A message_output that knows which notes sound: `out.open_count(channel, key)` is how many
 /// note-ons of that key wait for a note-off (0 once a panic ended them). async_note sends its
