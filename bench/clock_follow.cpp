@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: BSL-1.0
 #include <tactus/midi/clock_estimator.hpp>
 
+#include "support/cli.hpp"
+#include "support/json.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -29,7 +32,7 @@ using clk = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 constexpr int ppq = tactus::midi::pulses_per_beat;
 constexpr double audio_period_ns = 128.0 / 48000.0 * 1e9;
-constexpr int runs = 20;
+constexpr int default_runs = 20;
 constexpr double t0_ns = 1e9;  // true time of pulse 0
 
 struct segment {
@@ -133,14 +136,6 @@ struct adaptor {
   std::int64_t last_index() const { return is_ours ? ours.pulse_count() - 1 : plain.count; }
 };
 
-// A number for the JSON, null when there is none.
-std::string num(double v, int decimals) {
-  if (std::isnan(v)) return "null";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return NAN;
   std::sort(v.begin(), v.end());
@@ -201,25 +196,40 @@ void run(adaptor& a, const std::vector<pulse>& pulses, const std::vector<segment
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  int runs = default_runs;
+  CLI::App app{
+      "clock_follow: how well the MIDI clock estimator follows a jittered 24 ppqn clock, beside the naive "
+      "ways; prints one JSON object",
+      "clock_follow"};
+  app.add_option("--runs", runs, "runs per jitter level (each a tempo map and a steady clock with dropouts)")
+      ->check(CLI::Range(1, 10'000))
+      ->capture_default_str();
+  tactus_bench::parse(app, argc, argv);
+
   const std::vector<segment> steps{{120, 16}, {140, 16}, {97.3, 16}, {133, 16}, {60, 16}, {174, 16}};
   const std::vector<segment> steady{{120, 64}};
   const std::vector<double> jitters_ms{0.1, 0.5, 1.0, 2.0};
   const char* names[] = {"tactus", "last_delta", "mean24"};
+  using tactus_bench::json;
+  using tactus_bench::rounded;
 
-  std::string json = "{\"bench\":\"clock_follow\",\"ppqn\":24,\"audio_period_ms\":" + num(audio_period_ns / 1e6, 3) +
-                     ",\"latency_compensation_ms\":" + num(audio_period_ns / 2e6, 3) +
-                     ",\"window_pulses\":" + std::to_string(tactus::midi::clock_estimator_config{}.window) +
-                     ",\"runs\":" + std::to_string(runs) +
-                     ",\"tempo_map_bpm\":[120,140,97.3,133,60,174],\"beats_per_tempo\":16"
-                     ",\"dropout_run\":\"120 BPM, 64 beats, 1..3 pulses missing about every 2 beats\""
-                     ",\"results\":[";
-  for (std::size_t j = 0; j < jitters_ms.size(); ++j) {
+  json j{{"bench", "clock_follow"},
+         {"ppqn", 24},
+         {"audio_period_ms", rounded(audio_period_ns / 1e6, 3)},
+         {"latency_compensation_ms", rounded(audio_period_ns / 2e6, 3)},
+         {"window_pulses", tactus::midi::clock_estimator_config{}.window},
+         {"runs", runs},
+         {"tempo_map_bpm", {120, 140, 97.3, 133, 60, 174}},
+         {"beats_per_tempo", 16},
+         {"dropout_run", "120 BPM, 64 beats, 1..3 pulses missing about every 2 beats"},
+         {"results", json::array()}};
+  for (std::size_t k = 0; k < jitters_ms.size(); ++k) {
     stats st[3];
-    std::mt19937_64 rng(0x7ac7u + j);
+    std::mt19937_64 rng(0x7ac7u + k);
     for (int r = 0; r < runs; ++r) {
-      const auto p1 = make_pulses(steps, jitters_ms[j] * 1e6, 0.0, rng);
-      const auto p2 = make_pulses(steady, jitters_ms[j] * 1e6, 1.0 / 48, rng);
+      const auto p1 = make_pulses(steps, jitters_ms[k] * 1e6, 0.0, rng);
+      const auto p2 = make_pulses(steady, jitters_ms[k] * 1e6, 1.0 / 48, rng);
       for (int e = 0; e < 3; ++e) {
         auto a = adaptor::make(names[e]);
         run(a, p1, steps, false, st[e]);
@@ -227,27 +237,25 @@ int main() {
         run(b, p2, steady, true, st[e]);
       }
     }
-    json += j ? ",{" : "{";
-    json += "\"jitter_ms\":" + num(jitters_ms[j], 1) + ",\"estimators\":{";
+    json estimators = json::object();
     for (int e = 0; e < 3; ++e) {
       const auto& s = st[e];
       auto p50_max = [](const std::vector<double>& v, int decimals) {
-        return "{\"p50\":" + num(percentile(v, 0.5), decimals) + ",\"max\":" + num(percentile(v, 1.0), decimals) + "}";
+        return json{{"p50", rounded(percentile(v, 0.5), decimals)}, {"max", rounded(percentile(v, 1.0), decimals)}};
       };
-      json += std::string(e ? "," : "") + "\"" + names[e] + "\":{" +
-              "\"tempo_err_p99_bpm\":" + num(percentile(s.tempo_err, 0.99), 3) +
-              ",\"phase_err_p99_ms\":" + num(percentile(s.phase_err, 0.99), 3) +
-              ",\"settle_1bpm_ms\":" + p50_max(s.settle1_ms, 0) +
-              ",\"settle_1bpm_beats\":" + p50_max(s.settle1_beats, 2) +
-              ",\"steps_never_within_1bpm\":" + std::to_string(s.unsettled1) +
-              ",\"settle_0.1bpm_ms\":" + p50_max(s.settle01_ms, 0) +
-              ",\"settle_0.1bpm_beats\":" + p50_max(s.settle01_beats, 2) +
-              ",\"steps_never_within_0.1bpm\":" + std::to_string(s.unsettled01) +
-              ",\"dropouts\":{\"tempo_err_p99_bpm\":" + num(percentile(s.drop_tempo_err, 0.99), 3) +
-              ",\"phase_err_p99_ms\":" + num(percentile(s.drop_phase_err, 0.99), 3) + "}}";
+      estimators[names[e]] = {{"tempo_err_p99_bpm", rounded(percentile(s.tempo_err, 0.99), 3)},
+                              {"phase_err_p99_ms", rounded(percentile(s.phase_err, 0.99), 3)},
+                              {"settle_1bpm_ms", p50_max(s.settle1_ms, 0)},
+                              {"settle_1bpm_beats", p50_max(s.settle1_beats, 2)},
+                              {"steps_never_within_1bpm", s.unsettled1},
+                              {"settle_0.1bpm_ms", p50_max(s.settle01_ms, 0)},
+                              {"settle_0.1bpm_beats", p50_max(s.settle01_beats, 2)},
+                              {"steps_never_within_0.1bpm", s.unsettled01},
+                              {"dropouts",
+                               {{"tempo_err_p99_bpm", rounded(percentile(s.drop_tempo_err, 0.99), 3)},
+                                {"phase_err_p99_ms", rounded(percentile(s.drop_phase_err, 0.99), 3)}}}};
     }
-    json += "}}";
+    j["results"].push_back({{"jitter_ms", rounded(jitters_ms[k], 1)}, {"estimators", estimators}});
   }
-  json += "]}";
-  std::puts(json.c_str());
+  tactus_bench::print(j);
 }

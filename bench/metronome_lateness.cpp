@@ -27,6 +27,8 @@
 //                                          [--histogram FILE]
 #include <tactus/metronome.hpp>
 
+#include "support/cli.hpp"
+#include "support/json.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
@@ -343,23 +345,23 @@ summary summarize(const std::vector<std::int64_t>& lat, const run_result* r = nu
           s.empty() ? 0 : sum / static_cast<double>(s.size()) / 1000.0, r ? final_drift_us(*r) : 0.0};
 }
 
-std::string fmt(double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.3f", x);
-  return buf;
-}
+double fmt(double x) { return tactus_bench::rounded(x, 3); }
 
-std::string series_json(const run_result& r, const summary& s) {
-  std::string j = "{\"measured\":" + std::to_string(r.lateness_ns.size()) + ",\"p50_us\":" + fmt(s.p50) +
-                  ",\"p99_us\":" + fmt(s.p99) + ",\"max_us\":" + fmt(s.max) + ",\"mean_us\":" + fmt(s.mean) +
-                  ",\"final_drift_us\":" + fmt(s.drift) + ",\"seconds\":" + fmt(r.seconds) +
-                  ",\"loadavg_1m_before\":" + fmt(r.load_before) + ",\"loadavg_1m_after\":" + fmt(r.load_after) +
-                  ",\"timer_slack_ns\":" + std::to_string(r.timer_slack_ns) + ",\"sleeps_per_beat\":" +
-                  fmt(r.lateness_ns.empty()
-                          ? 0.0
-                          : static_cast<double>(r.voluntary_switches) / static_cast<double>(r.lateness_ns.size())) +
-                  ",\"allocs_total\":" + std::to_string(r.allocs_total);
-  return j;
+tactus_bench::json series_json(const run_result& r, const summary& s) {
+  return {{"measured", r.lateness_ns.size()},
+          {"p50_us", fmt(s.p50)},
+          {"p99_us", fmt(s.p99)},
+          {"max_us", fmt(s.max)},
+          {"mean_us", fmt(s.mean)},
+          {"final_drift_us", fmt(s.drift)},
+          {"seconds", fmt(r.seconds)},
+          {"loadavg_1m_before", fmt(r.load_before)},
+          {"loadavg_1m_after", fmt(r.load_after)},
+          {"timer_slack_ns", r.timer_slack_ns},
+          {"sleeps_per_beat", fmt(r.lateness_ns.empty() ? 0.0
+                                                        : static_cast<double>(r.voluntary_switches) /
+                                                              static_cast<double>(r.lateness_ns.size()))},
+          {"allocs_total", r.allocs_total}};
 }
 
 // Log-spaced bins, 10 per decade from 1 us to 10 s; bin 0 holds lateness below 1 us.
@@ -417,65 +419,44 @@ bool write_histogram(const std::string& path, const run_result* const (&rs)[3]) 
   return static_cast<bool>(f);
 }
 
-[[noreturn]] void usage(int code) {
-  std::fprintf(stderr,
-               "usage: metronome_lateness [--beats N] [--bpm X] [--warmup N] [--policy catch_up|skip]\n"
-               "                          [--rounds R] [--probe-slack-ns NS] [--histogram FILE]\n"
-               "  --beats N          beats per series (default 100000; the series run one after another)\n"
-               "  --bpm X            tempo (default 60000: a 1 ms beat)\n"
-               "  --warmup N         beats of each metronome run excluded from allocs_per_beat_steady\n"
-               "                     (default 1000)\n"
-               "  --policy P         the metronome's overrun policy (default catch_up: every beat measured)\n"
-               "  --rounds R         split each series into R runs of N/R beats, interleaved in rotating\n"
-               "                     order, so that a load change hits the three alike (default 1: one\n"
-               "                     contiguous run each; drift is then measured over N/R beats)\n"
-               "  --probe-slack-ns S timer slack of the clock_nanosleep probe (default 1; 0 keeps the\n"
-               "                     thread's, 50000 for a normal thread)\n"
-               "  --histogram FILE   write lateness histograms and drift curves for gnuplot\n");
-  std::exit(code);
-}
-
 options parse(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "metronome_lateness: %s needs a value\n", argv[i]);
-        usage(2);
-      }
-      return argv[++i];
-    };
-    try {
-      if (a == "--beats") o.beats = std::stoll(value());
-      else if (a == "--bpm") o.bpm = std::stod(value());
-      else if (a == "--warmup") o.warmup = std::stoll(value());
-      else if (a == "--rounds") o.rounds = std::stoll(value());
-      else if (a == "--probe-slack-ns") o.probe_slack_ns = std::stol(value());
-      else if (a == "--histogram") o.histogram = value();
-      else if (a == "--policy") {
-        const auto p = value();
-        if (p == "catch_up") o.policy = tactus::overrun_policy::catch_up;
-        else if (p == "skip") o.policy = tactus::overrun_policy::skip;
-        else usage(2);
-      } else if (a == "-h" || a == "--help") usage(0);
-      else {
-        std::fprintf(stderr, "metronome_lateness: unknown argument %s\n", argv[i]);
-        usage(2);
-      }
-    } catch (const std::logic_error&) {  // stoll/stod: invalid_argument, out_of_range
-      std::fprintf(stderr, "metronome_lateness: bad value for %s\n", argv[i - 1]);
-      usage(2);
-    }
-  }
-  if (o.rounds < 1 || o.beats < 2 * o.rounds || o.beats % o.rounds != 0 || o.warmup < 0 ||
-      o.warmup >= o.beats / o.rounds || o.probe_slack_ns < 0) {
+  CLI::App app{
+      "metronome_lateness: how late tactus::metronome wakes on a fast grid, beside sleep_for and the "
+      "clock_nanosleep floor; prints one JSON object",
+      "metronome_lateness"};
+  app.add_option("--beats", o.beats, "beats per series (the series run one after another)")
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1'000'000'000}))
+      ->capture_default_str();
+  app.add_option("--bpm", o.bpm, "tempo (60000: a 1 ms beat)")
+      ->check(CLI::Range(tactus::bpm::min_value, tactus::bpm::max_value))
+      ->capture_default_str();
+  app.add_option("--warmup", o.warmup, "beats of each metronome run excluded from allocs_per_beat_steady")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000}))
+      ->capture_default_str();
+  std::string policy = "catch_up";
+  app.add_option("--policy", policy, "the metronome's overrun policy (catch_up: every beat measured)")
+      ->check(CLI::IsMember({"catch_up", "skip"}))
+      ->capture_default_str();
+  app.add_option("--rounds", o.rounds,
+                 "split each series into R runs of N/R beats, interleaved in rotating order, so that a load "
+                 "change hits the three alike (1: one contiguous run each)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}))
+      ->capture_default_str();
+  app.add_option("--probe-slack-ns", o.probe_slack_ns,
+                 "timer slack of the clock_nanosleep probe (0 keeps the thread's, 50000 for a normal thread)")
+      ->check(CLI::Range(0L, 1'000'000'000L))
+      ->capture_default_str();
+  app.add_option("--histogram", o.histogram, "write lateness histograms and drift curves for gnuplot to FILE");
+  tactus_bench::parse(app, argc, argv);
+  o.policy = policy == "skip" ? tactus::overrun_policy::skip : tactus::overrun_policy::catch_up;
+  // Constraints between options: CLI11 checks each option alone.
+  if (o.beats < 2 * o.rounds || o.beats % o.rounds != 0 || o.warmup >= o.beats / o.rounds) {
     std::fprintf(stderr,
-                 "metronome_lateness: need --rounds >= 1 dividing --beats, --beats / --rounds >= 2,\n"
-                 "  0 <= --warmup < --beats / --rounds and --probe-slack-ns >= 0\n");
-    usage(2);
+                 "metronome_lateness: --rounds must divide --beats with --beats / --rounds >= 2 and --warmup < "
+                 "--beats / --rounds (--help for usage)\n");
+    std::exit(2);
   }
-  (void)tactus::bpm{o.bpm};  // throws std::invalid_argument on a bad tempo
   return o;
 }
 
@@ -525,29 +506,39 @@ int main(int argc, char** argv) try {
   const bool drift_ok = std::abs(sm.drift) <= sm.p99;
   const bool allocs_ok = met.allocs_per_beat_steady() == 0.0;
 
-  std::string j = "{\"bench\":\"metronome_lateness\",\"beats\":" + std::to_string(o.beats) + ",\"bpm\":" + fmt(o.bpm) +
-                  ",\"period_us\":" + fmt(period_us) + ",\"rounds\":" + std::to_string(o.rounds) +
-                  ",\"hardware_threads\":" + std::to_string(std::thread::hardware_concurrency()) +
-                  ",\"definitions\":{\"lateness\":\"wake time - (start + n * period); for the metronome, taken "
-                  "inside its callback\",\"final_drift_us\":\"median lateness of the last " +
-                  std::to_string(drift_window(static_cast<std::size_t>(per_run))) +
-                  " beats of a run - median lateness of its first as many (mean over rounds)\","
-                  "\"allocs_per_beat_steady\":\"operator new calls per delivered beat after the first " +
-                  std::to_string(o.warmup) +
-                  " beats of a run, plain void callback\",\"goals\":\"metronome p99 <= 1.5 x floor p99; "
-                  "|metronome final_drift_us| <= metronome p99_us; allocs_per_beat_steady == 0\"}";
-  j += ",\"metronome\":" + series_json(met, sm) + ",\"overrun_policy\":\"" +
-       (o.policy == tactus::overrun_policy::catch_up ? "catch_up" : "skip") + "\"" +
-       ",\"skipped\":" + std::to_string(met.skipped) +
-       ",\"allocs_per_beat_steady\":" + fmt(met.allocs_per_beat_steady()) + ",\"timer_wake_p50_us\":" + fmt(fired.p50) +
-       ",\"timer_wake_p99_us\":" + fmt(fired.p99) + ",\"resume_to_callback_p50_us\":" + fmt(resume.p50) +
-       ",\"resume_to_callback_p99_us\":" + fmt(resume.p99) + ",\"resume_to_callback_max_us\":" + fmt(resume.max) + "}";
-  j += ",\"naive_sleep_for\":" + series_json(rs[1], sum[1]) + "}";
-  j += ",\"clock_nanosleep_floor\":" + series_json(rs[2], sp) + "}";
-  j += ",\"goals\":{\"p99_within_1_5x_floor\":" + std::string(p99_ok ? "true" : "false") +
-       ",\"p99_ratio_to_floor\":" + fmt(sp.p99 > 0 ? sm.p99 / sp.p99 : 0) +
-       ",\"drift_within_one_beat_lateness\":" + (drift_ok ? "true" : "false") +
-       ",\"zero_allocs_per_beat\":" + (allocs_ok ? "true" : "false") + "}}";
+  tactus_bench::json j;
+  j["bench"] = "metronome_lateness";
+  j["beats"] = o.beats;
+  j["bpm"] = fmt(o.bpm);
+  j["period_us"] = fmt(period_us);
+  j["rounds"] = o.rounds;
+  j["hardware_threads"] = std::thread::hardware_concurrency();
+  j["definitions"] = {
+      {"lateness", "wake time - (start + n * period); for the metronome, taken inside its callback"},
+      {"final_drift_us", "median lateness of the last " +
+                             std::to_string(drift_window(static_cast<std::size_t>(per_run))) +
+                             " beats of a run - median lateness of its first as many (mean over rounds)"},
+      {"allocs_per_beat_steady", "operator new calls per delivered beat after the first " + std::to_string(o.warmup) +
+                                     " beats of a run, plain void callback"},
+      {"goals",
+       "metronome p99 <= 1.5 x floor p99; |metronome final_drift_us| <= metronome p99_us; allocs_per_beat_steady == "
+       "0"}};
+  auto m = series_json(met, sm);
+  m["overrun_policy"] = o.policy == tactus::overrun_policy::catch_up ? "catch_up" : "skip";
+  m["skipped"] = met.skipped;
+  m["allocs_per_beat_steady"] = fmt(met.allocs_per_beat_steady());
+  m["timer_wake_p50_us"] = fmt(fired.p50);
+  m["timer_wake_p99_us"] = fmt(fired.p99);
+  m["resume_to_callback_p50_us"] = fmt(resume.p50);
+  m["resume_to_callback_p99_us"] = fmt(resume.p99);
+  m["resume_to_callback_max_us"] = fmt(resume.max);
+  j["metronome"] = m;
+  j["naive_sleep_for"] = series_json(rs[1], sum[1]);
+  j["clock_nanosleep_floor"] = series_json(rs[2], sp);
+  j["goals"] = {{"p99_within_1_5x_floor", p99_ok},
+                {"p99_ratio_to_floor", fmt(sp.p99 > 0 ? sm.p99 / sp.p99 : 0)},
+                {"drift_within_one_beat_lateness", drift_ok},
+                {"zero_allocs_per_beat", allocs_ok}};
 
   if (!o.histogram.empty()) {
     const run_result* const ptrs[3] = {&rs[0], &rs[1], &rs[2]};
@@ -557,7 +548,7 @@ int main(int argc, char** argv) try {
     }
     std::fprintf(stderr, "  histogram written to %s\n", o.histogram.c_str());
   }
-  std::printf("%s\n", j.c_str());
+  tactus_bench::print(j);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "metronome_lateness: %s\n", e.what());

@@ -11,6 +11,8 @@
 #include <tactus/midi/ports.hpp>
 #include <tactus/midi/rtmidi_close.hpp>
 
+#include "support/cli.hpp"
+#include "support/json.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -20,7 +22,9 @@
 #include <asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -112,6 +116,11 @@ struct sender {
                                 static_cast<unsigned char>(1 + (i / 128) % 127)};
     out.sendMessage(b, 3);
   }
+  // A probe: Song Select `n % 128`, no note, which the bridge's consumer never counts.
+  void probe(std::uint64_t n) {
+    const unsigned char b[2] = {0xF3, static_cast<unsigned char>(n % 128)};
+    out.sendMessage(b, 2);
+  }
   RtMidiOut out;
 };
 
@@ -142,6 +151,49 @@ asio::awaitable<void> consume(midi::input& in, std::uint64_t expected, clock_typ
   timer.cancel();
 }
 
+// Waits until the fresh connection from `tx` to `in` delivers: sends probes (Song Select, value
+// = probe number mod 128) until one arrives, then until the last one sent has arrived (JACK
+// delivers in order, so no probe is in flight any more), taking them out of the input. A fixed
+// sleep instead lets JACK lose the first messages of a slow-to-connect run, which then count as
+// sent but neither received nor dropped.
+void link(asio::io_context& ctx, sender& tx, midi::input& in) {
+  const auto deadline = clock_type::now() + 10s;
+  std::uint64_t sent = 0;
+  int last_seen = -1;
+  auto drain = [&] {  // on the executor: in.try_receive is executor-only
+    std::promise<int> got;
+    asio::post(ctx, [&] {
+      int v = -1;
+      while (auto m = in.try_receive()) {
+        if (m->msg.type() != midi::message_type::song_select)
+          throw std::logic_error("midi_bridge: " + m->msg.to_string() + " arrived during the handshake");
+        v = m->msg.data1();
+      }
+      got.set_value(v);
+    });
+    const int v = got.get_future().get();
+    if (v >= 0) last_seen = v;
+    return v >= 0;
+  };
+  auto wait_for = [&](auto done, clock_type::duration patience) {
+    const auto until = std::min(clock_type::now() + patience, deadline);
+    while (!done() && clock_type::now() < until) std::this_thread::sleep_for(1ms);
+    if (!done() && clock_type::now() >= deadline)
+      throw std::runtime_error("the connection to the bridge delivered nothing within 10 s");
+  };
+  bool any = false;
+  while (!any) {
+    tx.probe(sent++);
+    wait_for([&] { return any = any || drain(); }, 20ms);
+  }
+  for (auto patience = clock_type::duration(500ms);; patience *= 2) {
+    const int last = int((sent - 1) % 128);
+    wait_for([&] { return drain(), last_seen == last; }, patience);
+    if (last_seen == last) return;
+    tx.probe(sent++);  // perhaps dropped: await a newer one
+  }
+}
+
 // Sends `n` messages at `rate` per second (0: as fast as RtMidi takes them) into a fresh bridge.
 run_result bridge_run(asio::io_context& ctx, sender& tx, int n, double rate, std::size_t capacity) {
   midi::input_options o;
@@ -155,17 +207,29 @@ run_result bridge_run(asio::io_context& ctx, sender& tx, int n, double rate, std
     opened.set_value(in.get());
   });
   opened.get_future().get();
-  std::this_thread::sleep_for(50ms);  // let JACK settle the connection
+  link(ctx, tx, *in);  // the connection carries messages: from here on, nothing is lost unseen
+
+  // What the handshake left in the counters; the run's own messages come on top.
+  // (RtMidi's callback counts a message in arrived() just after queueing it: wait for the count.)
+  std::array<std::uint64_t, 3> base{};
+  for (;;) {
+    std::promise<std::array<std::uint64_t, 3>> before;
+    asio::post(ctx, [&] { before.set_value({in->arrived(), in->received(), in->dropped()}); });
+    base = before.get_future().get();
+    if (base[0] == base[1] + base[2]) break;
+    std::this_thread::sleep_for(1ms);
+  }
 
   run_result r;
   r.latency_us.reserve(std::size_t(n));
   std::promise<void> done;
   const auto t0 = clock_type::now();
   const auto send_time = rate > 0 ? std::chrono::duration<double>(n / rate) : std::chrono::duration<double>(1.0);
-  asio::co_spawn(ctx,
-                 consume(*in, std::uint64_t(n), t0 + std::chrono::duration_cast<clock_type::duration>(send_time) + 2s,
-                         r.latency_us, r.last_receive),
-                 [&](std::exception_ptr) { done.set_value(); });
+  asio::co_spawn(
+      ctx,
+      consume(*in, base[1] + base[2] + std::uint64_t(n),
+              t0 + std::chrono::duration_cast<clock_type::duration>(send_time) + 2s, r.latency_us, r.last_receive),
+      [&](std::exception_ptr) { done.set_value(); });
   for (int i = 0; i < n; ++i) {
     if (rate > 0)
       std::this_thread::sleep_until(
@@ -176,9 +240,9 @@ run_result bridge_run(asio::io_context& ctx, sender& tx, int n, double rate, std
   r.elapsed = r.last_receive - t0;
   std::promise<void> closed;
   asio::post(ctx, [&] {
-    r.arrived = in->arrived();
-    r.received = in->received();
-    r.dropped = in->dropped();
+    r.arrived = in->arrived() - base[0];
+    r.received = in->received() - base[1];
+    r.dropped = in->dropped() - base[2];
     in.reset();
     closed.set_value();
   });
@@ -205,7 +269,27 @@ std::vector<double> post_run(asio::io_context& ctx, int n, double rate) {
 
 }  // namespace
 
-int main() try {
+int main(int argc, char** argv) try {
+  int n = 3000;
+  double rate = 1000;
+  std::size_t capacity = 1024;
+  int flood_n = 100000;
+  CLI::App app{
+      "midi_bridge: latency of tactus::midi::input from RtMidi's callback to a coroutine, beside a bare "
+      "asio::post, and what a flood loses; prints one JSON object",
+      "midi_bridge"};
+  app.add_option("--messages", n, "messages of the paced run")->check(CLI::Range(1, 10'000'000))->capture_default_str();
+  app.add_option("--rate", rate, "messages per second of the paced run and of the asio::post floor")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  app.add_option("--capacity", capacity, "the input's queue capacity (messages)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->capture_default_str();
+  app.add_option("--flood-messages", flood_n, "messages sent as fast as RtMidi takes them")
+      ->check(CLI::Range(1, 100'000'000))
+      ->capture_default_str();
+  tactus_bench::parse(app, argc, argv);
+
   std::unique_ptr<private_jack> own;
   const char* env_server = std::getenv("JACK_DEFAULT_SERVER");
   try {
@@ -219,9 +303,7 @@ int main() try {
   std::thread runner([&] { ctx.run(); });
   sender tx;
 
-  constexpr int n = 3000;
-  constexpr double rate = 1000;
-  const auto bridge = bridge_run(ctx, tx, n, rate, 1024);
+  const auto bridge = bridge_run(ctx, tx, n, rate, capacity);
   const auto bl = summarise(bridge.latency_us);
   const auto pl = summarise(post_run(ctx, n, rate));
 
@@ -229,32 +311,49 @@ int main() try {
   double zero_loss_rate = 0;
   for (double r : {2000.0, 5000.0, 10000.0, 20000.0, 50000.0, 100000.0, 200000.0}) {
     const int count = int(r * 0.5);
-    const auto res = bridge_run(ctx, tx, count, r, 1024);
+    const auto res = bridge_run(ctx, tx, count, r, capacity);
     if (res.received == std::uint64_t(count)) zero_loss_rate = r;
   }
   // Flood: as fast as RtMidi's sendMessage returns. Loss is split between JACK (never reached the
   // callback: RtMidi's output ring or the JACK port buffer was full) and our bounded queue.
-  constexpr int flood_n = 100000;
-  const auto flood = bridge_run(ctx, tx, flood_n, 0, 1024);
+  const auto flood = bridge_run(ctx, tx, flood_n, 0, capacity);
 
   work.reset();
   ctx.stop();
   runner.join();
 
-  std::printf(
-      "{\"benchmark\":\"midi_bridge\",\"jack_server\":\"%s\",\"own_server\":%s,\"rate_hz\":%.0f,"
-      "\"sent\":%d,\"received\":%llu,\"dropped\":%llu,"
-      "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
-      "\"post_p50_us\":%.1f,\"post_p99_us\":%.1f,\"post_max_us\":%.1f,"
-      "\"zero_loss_msgs_per_s\":%.0f,"
-      "\"flood_sent\":%d,\"flood_arrived\":%llu,\"flood_received\":%llu,\"flood_dropped_queue\":%llu,"
-      "\"flood_lost_before_callback\":%llu,\"flood_msgs_per_s\":%.0f,\"flood_p99_us\":%.1f}\n",
-      own ? own->name().c_str() : (env_server ? env_server : "default"), own ? "true" : "false", rate, n,
-      (unsigned long long)bridge.received, (unsigned long long)bridge.dropped, bl.p50, bl.p99, bl.max, pl.p50, pl.p99,
-      pl.max, zero_loss_rate, flood_n, (unsigned long long)flood.arrived, (unsigned long long)flood.received,
-      (unsigned long long)flood.dropped, (unsigned long long)(flood_n - flood.arrived),
-      double(flood.received) / std::chrono::duration<double>(flood.elapsed).count(), summarise(flood.latency_us).p99);
-  return 0;
+  // The connection was live before the first message (link), so every message of the paced run
+  // is accounted for: received or dropped by the bridge, never lost unseen.
+  const bool exact = bridge.received + bridge.dropped == std::uint64_t(n) && bridge.arrived == std::uint64_t(n);
+  std::fprintf(stderr, "midi_bridge: paced run: sent %d, arrived %llu, received %llu + dropped %llu = %llu (%s)\n", n,
+               (unsigned long long)bridge.arrived, (unsigned long long)bridge.received,
+               (unsigned long long)bridge.dropped, (unsigned long long)(bridge.received + bridge.dropped),
+               exact ? "exact" : "MISMATCH");
+
+  tactus_bench::json j;
+  j["benchmark"] = "midi_bridge";
+  j["jack_server"] = own ? own->name() : (env_server ? env_server : "default");
+  j["own_server"] = bool(own);
+  j["rate_hz"] = std::llround(rate);
+  j["sent"] = n;
+  j["received"] = bridge.received;
+  j["dropped"] = bridge.dropped;
+  j["p50_us"] = tactus_bench::rounded(bl.p50, 1);
+  j["p99_us"] = tactus_bench::rounded(bl.p99, 1);
+  j["max_us"] = tactus_bench::rounded(bl.max, 1);
+  j["post_p50_us"] = tactus_bench::rounded(pl.p50, 1);
+  j["post_p99_us"] = tactus_bench::rounded(pl.p99, 1);
+  j["post_max_us"] = tactus_bench::rounded(pl.max, 1);
+  j["zero_loss_msgs_per_s"] = std::llround(zero_loss_rate);
+  j["flood_sent"] = flood_n;
+  j["flood_arrived"] = flood.arrived;
+  j["flood_received"] = flood.received;
+  j["flood_dropped_queue"] = flood.dropped;
+  j["flood_lost_before_callback"] = std::uint64_t(flood_n) - flood.arrived;
+  j["flood_msgs_per_s"] = std::llround(double(flood.received) / std::chrono::duration<double>(flood.elapsed).count());
+  j["flood_p99_us"] = tactus_bench::rounded(summarise(flood.latency_us).p99, 1);
+  tactus_bench::print(j);
+  return exact ? 0 : 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "midi_bridge: %s\n", e.what());
   return 1;

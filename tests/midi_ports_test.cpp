@@ -31,7 +31,7 @@ TEST_CASE("backend selection") {
     CHECK(available_api(api::jack) == api::jack);
   }
   SECTION("asking for ALSA without a sequencer says why") {
-    if (has_alsa_seq()) return;
+    if (has_alsa_seq()) TACTUS_SKIP("/dev/snd/seq exists here: ALSA is available, its absence cannot be tested");
     try {
       (void)input_ports(api::alsa);
       FAIL("expected backend_unavailable");

@@ -404,7 +404,8 @@ TEST_CASE("smf I/O errors name the path", "[midi][smf]") {
     }
   }
   SECTION("writing to a full device") {
-    if (!std::filesystem::exists("/dev/full")) return;
+    if (!std::filesystem::exists("/dev/full"))
+      TACTUS_SKIP("no /dev/full on this machine: writing to a full device is untested");
     try {
       w.write("/dev/full");
       FAIL("no exception");

@@ -9,6 +9,10 @@
 // in. tests/CMakeLists.txt finds Catch2 3 first, else 2.13, and says which through
 // TACTUS_TEST_CATCH2_MAJOR. The tests' main (catch_main.cpp) defines CATCH_CONFIG_RUNNER before
 // including this header, and gets Catch::Session either way.
+//
+// TACTUS_SKIP(reason): a test (or section) whose precondition is missing on this machine ends
+// here, visibly: Catch2 3's SKIP (3.3 and later; reported as skipped), else (2.13 has no skip) a WARN
+// "skipped: <reason>" that every reporter prints, then a return. Never a silent `return;`.
 
 #if !defined(TACTUS_TEST_CATCH2_MAJOR)
 #error "TACTUS_TEST_CATCH2_MAJOR: link the test to tactus_catch_main (tests/CMakeLists.txt)"
@@ -44,4 +48,14 @@ inline StdString::ContainsMatcher ContainsSubstring(const std::string& str,
 }  // namespace Matchers
 }  // namespace Catch
 
+#endif
+
+#if defined(SKIP)  // Catch2 3.3 and later
+#define TACTUS_SKIP(...) SKIP(__VA_ARGS__)
+#else
+#define TACTUS_SKIP(...)              \
+  do {                                \
+    WARN("skipped: " << __VA_ARGS__); \
+    return;                           \
+  } while (false)
 #endif
