@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <map>
 #include <random>
+#include <set>
+#include <span>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -48,7 +50,7 @@ struct machine {
         pattern(dm::builtin_pattern(name)),
         sound(
             metro, [this](const message& m) { drums_port.send(m); }, 9, [this](const message& m) { bass_port.send(m); },
-            0, std::nullopt),
+            0, std::nullopt, swing),
         player(metro, pattern, sound, swing) {}
 
   // The player first (it awaits the first tick), then the metronome.
@@ -172,6 +174,15 @@ TEST_CASE("drum machine, internal clock: 4 bars with swing and a tempo change, e
       INFO((part_drums ? "drums: " : "bass: ") << first_difference(got, want));
       CHECK(got == want);
     }
+    // The recording files each note at its exact position: 480 ticks a beat, swing at 120 x 0.25.
+    const auto smf = tactus::midi::smf_read(std::span<const std::uint8_t>(dm.sound.recording().bytes()));
+    std::multiset<std::uint64_t> filed, planned;
+    for (const auto& e : smf.tracks.at(0).events)
+      if (e.msg.is_note_on()) filed.insert(e.tick);
+    for (const auto& [t, m] : expected_notes(
+             dm.pattern, 4, 0.25, 9, 0, [](double beat) { return beat; }, true))
+      if (m.is_note_on()) planned.insert(std::uint64_t(std::llround(t * 480)));
+    CHECK(filed == planned);
     check_offs_before_ons(drums);
     check_offs_before_ons(bass);
     CHECK(dm.drums_port.open_notes() == 0);  // before any panic: every note ended on its own

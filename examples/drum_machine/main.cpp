@@ -86,7 +86,8 @@ int main(int argc, char** argv) try {
 
   // 3. The pattern, to the ports, the recording and the terminal.
   dm::sound<clock_type> sound{
-      metro, dm::to_port(drums_out), opt.drums_channel - 1, dm::to_port(bass_out), opt.bass_channel - 1, record};
+      metro,    dm::to_port(drums_out), opt.drums_channel - 1, dm::to_port(bass_out), opt.bass_channel - 1, record,
+      opt.swing};
   dm::player<clock_type> player{metro, pat, sound, opt.swing};
   dm::grid_display grid{pat, follower ? "MIDI clock" : "internal clock"};
   long steps = 0;

@@ -18,7 +18,8 @@
 // sends to its MIDI port (none without a MIDI backend) and to the recording, and tracks its
 // sounding notes with the library's note_tracker, so panic() ends exactly those. The recording is
 // a Standard MIDI File in musical time: each event at its beat position on the metronome (480
-// ticks a beat), with the tempo changes of a followed clock, starting at the bar of the first note.
+// ticks a beat; a note played a little late is filed at its grid point), with the tempo changes
+// of a followed clock, starting at the bar of the first note.
 
 namespace drum_machine {
 
@@ -51,10 +52,12 @@ class sound {
     int channel_, track_;
   };
 
-  /// Channels are 0-based. `record`: the file close() writes, or none.
+  /// Channels are 0-based. `record`: the file close() writes, or none. `swing`: the player's,
+  /// for the recording's grid.
   sound(tactus::basic_metronome<Clock>& m, port drums, int drums_channel, port bass, int bass_channel,
-        std::optional<std::filesystem::path> record)
+        std::optional<std::filesystem::path> record, double swing = 0)
       : metro_(m),
+        swing_(tactus::beats{1, steps_per_beat} * swing),
         drums_(*this, std::move(drums), drums_channel, 0),
         bass_(*this, std::move(bass), bass_channel, 1),
         record_(std::move(record)) {
@@ -105,9 +108,23 @@ class sound {
     return t > 0 ? std::uint64_t(t) : 0;  // a Song Position Pointer may move before the origin
   }
 
+  // Where an event sent now belongs: the player's events (16ths, swung 16ths, note ends) happen
+  // on its grid, never early and at most a little late (the wake-up latency), so an event within
+  // 1/64 beat after a grid point is recorded exactly there. Others (a STOP's note-offs) where
+  // they happened.
+  tactus::beats musical_position() const {
+    const auto now = metro_.position();
+    const tactus::beats step{1, steps_per_beat};
+    const auto grid = step * floor_div(now, step);
+    const auto candidate = swing_ > tactus::beats{0} && grid + swing_ <= now ? grid + swing_ : grid;
+    auto tolerance = tactus::beats{1, 64};
+    if (swing_ > tactus::beats{0}) tolerance = std::min({tolerance, swing_ * 0.5, (step - swing_) * 0.5});
+    return now - candidate <= tolerance ? candidate : now;
+  }
+
   void record(const tactus::midi::message& m, int track) {
     if (closed_) return;
-    const auto at = metro_.position();
+    const auto at = musical_position();
     if (!origin_) {
       const auto bar = metro_.meter().bar_length();
       origin_ = bar * floor_div(at, bar);
@@ -117,6 +134,7 @@ class sound {
   }
 
   tactus::basic_metronome<Clock>& metro_;
+  tactus::beats swing_;
   part drums_, bass_;
   std::optional<std::filesystem::path> record_;
   tactus::midi::smf_writer smf_{ticks_per_beat};
