@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include "../cli.hpp"
 #include "pattern.hpp"
 #include <CLI/CLI.hpp>
 
@@ -44,15 +45,17 @@ inline options parse_options(int argc, char** argv) {
   app.add_option("--clock", o.clock, "internal, or follow an external MIDI clock (midi)")
       ->check(CLI::IsMember({"internal", "midi"}))
       ->capture_default_str();
-  app.add_option("--bpm", o.bpm, "internal tempo")->check(CLI::Range(20.0, 400.0))->capture_default_str();
+  app.add_option("--bpm", o.bpm, "internal tempo")->check(examples::finite_range(20, 400))->capture_default_str();
   std::string clock_port, drums_port, bass_port, record, pattern_file;
   auto* cp = app.add_option("--clock-port", clock_port, "MIDI input with the clock (default: a virtual input)");
   auto* dp = app.add_option("--drums-port", drums_port,
                             "MIDI output for the drums, by any part of its name (default: a virtual output "
                             "drum_machine_drums:out)");
   auto* bp = app.add_option("--bass-port", bass_port, "MIDI output for the bass (may be the drums' port)");
-  app.add_option("--drums-channel", o.drums_channel, "1..16")->check(CLI::Range(1, 16))->capture_default_str();
-  app.add_option("--bass-channel", o.bass_channel, "1..16")->check(CLI::Range(1, 16))->capture_default_str();
+  app.add_option("--drums-channel", o.drums_channel, "1..16")
+      ->check(examples::whole_range(1, 16))
+      ->capture_default_str();
+  app.add_option("--bass-channel", o.bass_channel, "1..16")->check(examples::whole_range(1, 16))->capture_default_str();
   std::vector<std::string> remaps;
   app.add_option("--drum-key", remaps, "NAME=KEY: play row NAME on another key, e.g. kick=60 (repeatable)")
       ->check([](const std::string& v) -> std::string {
@@ -81,23 +84,15 @@ inline options parse_options(int argc, char** argv) {
   auto* pf = app.add_option("--pattern-file", pattern_file, "a pattern in the text format (see patterns/*.txt)")
                  ->check(CLI::ExistingFile);
   app.add_option("--swing", o.swing, "delay every other 16th by this fraction of a 16th")
-      ->check(CLI::Range(0.0, 0.5))
+      ->check(examples::finite_range(0, 0.5))
       ->capture_default_str();
   long bars = 0;
   auto* b = app.add_option("--bars", bars,
                            "play N bars and exit; 0: until Ctrl-C (a MIDI STOP pauses, it does not end the "
                            "program). Default 0, or 8 without a MIDI backend")
-                ->check(CLI::Range(0L, 1'000'000L));
+                ->check(examples::whole_range(0, 1'000'000));
   app.add_flag("--list", o.list, "list the patterns and MIDI ports, then exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    std::exit(0);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "drum_machine: %s (see --help)\n", e.what());
-    std::exit(2);
-  }
+  if (const auto status = examples::parse(app, argc, argv)) std::exit(*status);
   auto given = [](CLI::Option* opt, std::string& v) {
     return opt->count() ? std::optional(std::move(v)) : std::nullopt;
   };
