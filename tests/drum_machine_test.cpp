@@ -16,10 +16,10 @@
 
 #include <RtMidi.h>
 #include <algorithm>
-#include <cstdio>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -66,8 +66,8 @@ struct StringMaker<std::map<std::pair<int, int>, int>> {
 // the timing figures are reported, not asserted (the run is there for races); elsewhere they
 // are checked against what a loaded machine guarantees (check_on_grid).
 #if defined(TACTUS_TEST_TSAN)
-#define TIMING_CHECK(...)                                                                        \
-  do {                                                                                           \
+#define TIMING_CHECK(...)                                                                          \
+  do {                                                                                             \
     if (!(__VA_ARGS__)) std::printf("figure: timing bound missed under TSan: %s\n", #__VA_ARGS__); \
   } while (0)
 #else

@@ -20,9 +20,9 @@
 #include <asio/use_future.hpp>
 
 #include <algorithm>
-#include <cstdio>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <future>

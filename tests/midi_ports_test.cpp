@@ -26,7 +26,7 @@ bool has_alsa_seq() { return std::filesystem::exists("/dev/snd/seq"); }
 
 TEST_CASE("backend selection") {
   SECTION("automatic falls back to JACK without an ALSA sequencer") {
-    if (has_alsa_seq()) WARN("/dev/snd/seq exists here: automatic may pick ALSA");
+    if (has_alsa_seq()) TACTUS_SKIP("/dev/snd/seq exists here: automatic may pick ALSA");
     else CHECK(available_api() == api::jack);
     CHECK(available_api(api::jack) == api::jack);
   }

@@ -61,14 +61,10 @@ inline options parse_options(int argc, char** argv) {
       ->check([](const std::string& v) -> std::string {
         const auto eq = v.find('=');
         int key = -1;
-        try {
-          std::size_t used = 0;
-          if (eq != std::string::npos) key = std::stoi(v.substr(eq + 1), &used), used += eq + 1;
-          if (used != v.size()) key = -1;
-        } catch (const std::exception&) {
-          key = -1;
-        }
-        return eq == 0 || key < 0 || key > 127 ? "wants NAME=KEY with KEY 0..127, e.g. kick=60, not " + v : "";
+        if (eq == 0 || eq == std::string::npos || !CLI::detail::lexical_cast(v.substr(eq + 1), key) || key < 0 ||
+            key > 127)
+          return "wants NAME=KEY with KEY 0..127, e.g. kick=60, not " + v;
+        return "";
       });
   auto* rec = app.add_option("--record", record, "also record to this Standard MIDI File");
   app.add_option("--pattern", o.pattern, "four-on-the-floor, breakbeat, electro or acid")
@@ -102,7 +98,11 @@ inline options parse_options(int argc, char** argv) {
   o.record = given(rec, record);
   o.pattern_file = given(pf, pattern_file);
   if (b->count()) o.bars = bars;
-  for (const auto& r : remaps) o.drum_keys.emplace_back(r.substr(0, r.find('=')), std::stoi(r.substr(r.find('=') + 1)));
+  for (const auto& r : remaps) {  // checked above
+    int key = 0;
+    CLI::detail::lexical_cast(r.substr(r.find('=') + 1), key);
+    o.drum_keys.emplace_back(r.substr(0, r.find('=')), key);
+  }
   return o;
 }
 

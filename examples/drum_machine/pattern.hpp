@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <istream>
 #include <optional>
 #include <sstream>
@@ -84,7 +85,8 @@ inline std::optional<int> note_number(std::string_view s) {
   if (s.empty()) return std::nullopt;
   if (std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); })) {
     if (s.size() > 3) return std::nullopt;
-    const int n = std::stoi(std::string(s));
+    int n = 0;
+    std::from_chars(s.data(), s.data() + s.size(), n);  // at most three digits
     return n <= 127 ? std::optional<int>(n) : std::nullopt;
   }
   static constexpr int semitone[] = {9, 11, 0, 2, 4, 5, 7};  // A B C D E F G
