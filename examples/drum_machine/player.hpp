@@ -51,7 +51,7 @@ class player {
       }
       play(step, t.position);
     }
-    co_await metro_.at(last_end_);  // the last notes end on the grid
+    co_await metro_.at(last_end_, tactus::on_pause::end);  // the last notes end on the grid (or at a STOP)
   }
 
   /// The first error a note met (the MIDI port went away), if any.
