@@ -29,6 +29,7 @@
 #include <exception>
 #include <functional>
 #include <string>
+#include <unistd.h>
 
 namespace midi = tactus::midi;
 
@@ -94,7 +95,12 @@ int main(int argc, char** argv) try {
   midi::clock_follower follow{in, m, fo};
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
-  auto tempo = [&] { return follow.tempo() ? follow.tempo()->value() : 0.0; };
+  // The source's estimated tempo; before the estimate has two pulses, the metronome's own.
+  auto tempo = [&] { return follow.tempo() ? follow.tempo()->value() : m.tempo().value(); };
+  // On a terminal one live line rewritten in place; into a pipe or a file, a line each.
+  const bool tty = ::isatty(::fileno(stdout)) != 0;
+  const char* cr = tty ? "\r" : "";
+  const char* eol = tty ? "" : "\n";
 
   // The app's beat code: the same whatever drives the metronome.
   m.on_beat([&](const tactus::tick& b) {
@@ -107,8 +113,8 @@ int main(int argc, char** argv) try {
                   {"state", name(follow.state())},
                   {"late_us", std::chrono::duration_cast<std::chrono::microseconds>(b.lateness()).count()}});
     else
-      std::printf("\r%5lld:%d  %7.2f BPM  %-8s%s", static_cast<long long>(b.bar) + 1, b.beat_in_bar + 1, tempo(),
-                  name(follow.state()), b.is_downbeat() ? " *" : "  ");
+      std::printf("%s%5lld:%d  %7.2f BPM  %-8s%s%s", cr, static_cast<long long>(b.bar) + 1, b.beat_in_bar + 1, tempo(),
+                  name(follow.state()), b.is_downbeat() ? " *" : "  ", eol);
     std::fflush(stdout);
   });
   follow.on_state_change([&](midi::transport_state s) {
@@ -120,7 +126,8 @@ int main(int argc, char** argv) try {
                   {"bpm", rounded(tempo(), 1e-3)},
                   {"position", std::to_string(p.bar) + ":" + std::to_string(p.beat) + ":" + std::to_string(p.pulse)}});
     else
-      std::printf("\r%5lld:%d  %7.2f BPM  %-8s  \n", static_cast<long long>(p.bar) + 1, p.beat + 1, tempo(), name(s));
+      std::printf("%s%5lld:%d  %7.2f BPM  %-8s  \n", cr, static_cast<long long>(p.bar) + 1, p.beat + 1, tempo(),
+                  name(s));
     std::fflush(stdout);
   });
 
@@ -140,7 +147,7 @@ int main(int argc, char** argv) try {
       const bool arriving = in.received() >= seen + 6;  // pulses: 6 in 500 ms is 30 BPM
       seen = in.received();
       if (!opt.json && arriving && follow.state() != midi::transport_state::playing && follow.tempo()) {
-        std::printf("\r          %7.2f BPM  %-8s (clock arriving)   ", tempo(), name(follow.state()));
+        std::printf("%s          %7.2f BPM  %-8s (clock arriving)   %s", cr, tempo(), name(follow.state()), eol);
         std::fflush(stdout);
       }
       show_idle();

@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace midi = tactus::midi;
 
@@ -51,10 +52,14 @@ static int list_ports() {
   const auto backend = midi::available_api();
   const auto inputs = midi::input_ports(backend);
   const auto outputs = midi::output_ports(backend);
+  const auto show = [](const std::vector<std::string>& names) {
+    if (names.empty()) std::cout << "  (none)\n";
+    for (auto& name : names) std::cout << "  " << name << '\n';
+  };
   std::cout << "MIDI input ports (" << midi::to_string(backend) << "):\n";
-  for (auto& name : inputs) std::cout << "  " << name << '\n';
+  show(inputs);
   std::cout << "MIDI output ports:\n";
-  for (auto& name : outputs) std::cout << "  " << name << '\n';
+  show(outputs);
   return 0;
 }
 

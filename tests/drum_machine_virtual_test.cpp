@@ -331,4 +331,6 @@ TEST_CASE(
       if (n) expected[p] = n;
     }
   CHECK(ons_at == expected);
+  follower.shutdown();
+  dm.stop();
 }

@@ -51,8 +51,8 @@ int main(int argc, char** argv) try {
   // Is there MIDI here? Without it, play to the terminal and to a file.
   const bool have_midi = dm::midi_reachable();
   if (!have_midi && (opt.clock == "midi" || opt.names_a_port()))
-    throw std::runtime_error(
-        "no MIDI backend (no JACK server, no ALSA sequencer) for the --clock midi or port asked for");
+    throw std::runtime_error(std::string("no MIDI backend (no JACK server, no ALSA sequencer) for ") +
+                             (opt.clock == "midi" ? "--clock midi" : "the port asked for"));
   const auto record = opt.record  ? opt.record
                       : have_midi ? std::nullopt
                                   : std::optional<std::string>("drum_machine.mid");
@@ -134,6 +134,9 @@ int main(int argc, char** argv) try {
               steps, sound.notes_played(), file ? " Recorded to " : "", file ? file->c_str() : "");
   if (const auto e = player.error()) return std::fprintf(stderr, "drum_machine: %s\n", e.message().c_str()), 1;
   return 0;
+} catch (const dm::usage_error& e) {
+  std::fprintf(stderr, "drum_machine: %s (try --help)\n", e.what());
+  return 2;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "drum_machine: %s\n", e.what());
   return 1;

@@ -6,8 +6,10 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -20,6 +22,12 @@
 // line on stderr and exit status 2; --help prints to stdout and exits 0.
 
 namespace drum_machine {
+
+/// A command line that parses but does not fit (a --drum-key for a row the pattern lacks): one
+/// line and status 2, as a bad value.
+struct usage_error : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
 
 struct options {
   std::string clock = "internal";
@@ -119,7 +127,7 @@ inline pattern load_pattern(const options& o) {
   }
   for (const auto& [name, key] : o.drum_keys) {
     auto row = std::find_if(p.drums.begin(), p.drums.end(), [&](auto& d) { return d.name == name; });
-    if (row == p.drums.end()) throw std::invalid_argument("--drum-key " + name + ": the pattern has no row " + name);
+    if (row == p.drums.end()) throw usage_error("--drum-key " + name + ": the pattern has no row " + name);
     row->key = key;
   }
   return p;
@@ -129,7 +137,8 @@ inline pattern load_pattern(const options& o) {
 inline void check_writable(const std::filesystem::path& file) {
   const bool existed = std::filesystem::exists(file);
   std::ofstream probe(file, std::ios::app);
-  if (!probe) throw std::runtime_error("--record " + file.string() + ": cannot write there");
+  if (!probe)
+    throw std::runtime_error("--record " + file.string() + ": cannot write there (" + std::strerror(errno) + ")");
   probe.close();
   if (!existed) std::filesystem::remove(file);
 }

@@ -34,10 +34,11 @@ class player {
   /// recording's tempo).
   void on_step(std::function<void(int, const tick_type&)> f) { on_step_ = std::move(f); }
 
-  /// Plays `bars` bars (0: for ever), then waits for their last notes to end. Returns early,
+  /// Plays `bars` bars of the metronome (0: for ever; a pattern shorter or longer than a bar
+  /// repeats or runs on across them), then waits for their last notes to end. Returns early,
   /// with error() set, if a note cannot be sent.
   asio::awaitable<void> run(long bars = 0) {
-    const std::int64_t steps = std::int64_t(bars) * pattern_.steps();
+    const std::int64_t steps = std::int64_t(bars) * metro_.meter().beats_per_bar() * steps_per_beat;
     for (std::int64_t played = 0; steps == 0 || played < steps; ++played) {
       const auto t = co_await metro_.next_tick();
       if (error_) co_return;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 // The drum machine's MIDI ports: whether there is a backend at all, the --list output, and the
 // parts' outputs (a port by name, or a virtual one for a synth to connect to).
@@ -34,9 +35,13 @@ inline int list_patterns_and_ports() {
   for (auto& b : builtins) std::printf("  %s\n", std::string(b.name).c_str());
   if (!midi_reachable()) return std::puts("no MIDI backend: no JACK server running and no ALSA sequencer"), 0;
   std::printf("MIDI output ports (%s):\n", std::string(midi::to_string(midi::available_api())).c_str());
-  for (auto& name : midi::output_ports()) std::printf("  %s\n", name.c_str());
+  const auto show = [](const std::vector<std::string>& names) {
+    if (names.empty()) std::puts("  (none)");
+    for (auto& name : names) std::printf("  %s\n", name.c_str());
+  };
+  show(midi::output_ports());
   std::puts("MIDI input ports:");
-  for (auto& name : midi::input_ports()) std::printf("  %s\n", name.c_str());
+  show(midi::input_ports());
   return 0;
 }
 
