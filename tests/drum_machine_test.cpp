@@ -449,13 +449,28 @@ TEST_CASE("bad input fails with one clear line, before anything plays") {
   child bad_swing({"--swing", "0.7"});
   CHECK(bad_swing.wait(10s) == 2);  // a bad option value: status 2, as every example
   CHECK_THAT(bad_swing.output(), ContainsSubstring("--swing") && ContainsSubstring("0.7"));
-  child bad_bpm({"--bpm", "120x"});
-  CHECK(bad_bpm.wait(10s) == 2);
-  CHECK_THAT(bad_bpm.output(), ContainsSubstring("--bpm") && ContainsSubstring("120x"));
+  for (auto bpm : {"120x", "nan", "inf", "1e9"}) {
+    child bad_bpm({"--bpm", bpm});
+    CHECK(bad_bpm.wait(10s) == 2);
+    CHECK_THAT(bad_bpm.output(), ContainsSubstring("--bpm") && ContainsSubstring(bpm));
+  }
+  child bad_key({"--drum-key", "nothere=60"});
+  CHECK(bad_key.wait(10s) == 2);
+  CHECK_THAT(bad_key.output(), ContainsSubstring("no row nothere"));
   child bad_record({"--record", "/nonexistent/x.mid", "--bars", "1"});
   CHECK(bad_record.wait(10s) == 1);  // at once, not after the performance
   CHECK_THAT(bad_record.output(), ContainsSubstring("/nonexistent/x.mid") && !ContainsSubstring("Played"));
   child bad_port({"--drums-port", "no-such-port-xyz", "--bars", "1"});
   CHECK(bad_port.wait(10s) == 1);
   CHECK_THAT(bad_port.output(), ContainsSubstring("no-such-port-xyz"));
+}
+
+TEST_CASE("bars are bars of the metronome, whatever the pattern's length") {
+  const auto file = child::scratch() / "two-bars.txt";
+  std::ofstream(file) << "kick: X...x...X...x...X...x...X...x...\n";  // 32 steps: two bars
+  child dm({"--bars", "1", "--bpm", "400", "--pattern-file", file.string(), "--record",
+            (child::scratch() / "two-bars.mid").string()},
+           {{"JACK_DEFAULT_SERVER", "nonexistent-xyz"}, {"JACK_NO_START_SERVER", "1"}});
+  REQUIRE(dm.wait(15s) == 0);
+  CHECK_THAT(dm.output(), ContainsSubstring("Played 1 bar after 16 steps, 4 notes"));
 }
