@@ -554,11 +554,8 @@ class basic_metronome {
       release_if_own_callback(handler);
       if (key.ends_at_pause && running_ && paused_ && !stop_requested_) {
         // Paused already: nothing to wait for.
-        auto now = Clock::now();
         asio::post(asio::get_associated_executor(handler, ex_),
-                   [h = std::move(handler), m = moment_type{position_at(now), now, now, timeline_.tempo()}]() mutable {
-                     std::move(h)(std::error_code{}, m);
-                   });
+                   [h = std::move(handler), m = moment_now()]() mutable { std::move(h)(std::error_code{}, m); });
         return;
       }
       positions_.add(std::move(handler), ex_, key);
@@ -568,10 +565,15 @@ class basic_metronome {
     // pause(): the waits made with on_pause::end complete with the moment of the pause.
     void end_at_pause() {
       if (!running_ || stop_requested_) return;
-      const auto now = Clock::now();
-      const auto at = moment_type{current_position(), now, now, timeline_.tempo()};
+      const auto at = moment_now();
       positions_.complete_each_if([](const detail::position_key& k) { return k.ends_at_pause; },
                                   [&](const detail::position_key&) { return at; });
+    }
+
+    // The moment of a wait ended by a pause: where the metronome is now.
+    moment_type moment_now() const {
+      const auto now = Clock::now();
+      return moment_type{current_position(), now, now, timeline_.tempo()};
     }
 
     // Completes the position waits whose time has come and sets the timer for the next one.
