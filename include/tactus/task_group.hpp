@@ -68,18 +68,25 @@ class task_group {
 
   executor_type get_executor() const noexcept { return s_->ex_; }
 
-  /// Starts `task` on the group's executor (posted: it begins after this call returns). Throws
+  /// Starts `task` on the group's executor (called there, Asio 1.22 may begin running it inside
+  /// this call, up to its first suspension; later versions post it). Throws
   /// std::logic_error once the group is closed (stop() or cancel() was called): a task spawned
   /// while the others are being cancelled would escape the stop.
   void spawn(asio::awaitable<void> task) {
     auto s = s_;
     if (s->closed_) throw std::logic_error("tactus::task_group: spawn() after stop() or cancel(): the group is closed");
     auto node = std::make_shared<task_node>();
+    // Lives in the completion handler only: the io_context's destruction destroys the handler
+    // with the task's frame, and the group then knows not to emit into what is gone.
+    auto life = std::make_shared<char>();
+    node->life = life;
     s->running_.push_back(node);
     ++s->spawned_;
-    asio::co_spawn(
-        s->ex_, std::move(task),
-        asio::bind_cancellation_slot(node->signal.slot(), [s, node](std::exception_ptr e) { s->finished(node, e); }));
+    asio::co_spawn(s->ex_, std::move(task),
+                   asio::bind_cancellation_slot(node->signal.slot(), [s, node, life](std::exception_ptr e) {
+                     (void)life;
+                     s->finished(node, e);
+                   }));
   }
 
   /// Where task errors go (see the class comment): `h(e)` runs on the executor, once per failed
@@ -151,6 +158,7 @@ class task_group {
   struct task_node {
     asio::cancellation_signal signal;  // this task's own: the group cancels each separately
     bool cancelled = false;            // by the group: its operation_aborted is not an error
+    std::weak_ptr<char> life;          // expired: the task's frame was destroyed unfinished
   };
 
   struct state {
@@ -198,7 +206,7 @@ class task_group {
       // A copy: emitting may (through a handler of the task's) end a task and erase its node.
       const auto nodes = running_;
       for (auto& n : nodes) {
-        if (n->cancelled) continue;
+        if (n->cancelled || n->life.expired()) continue;
         n->cancelled = true;
         n->signal.emit(asio::cancellation_type::terminal);
       }
