@@ -484,6 +484,8 @@ class basic_shutdown {
               s, [&] { return run->done.async_receive(detail::as_tuple(asio::use_awaitable)); }, start + deadline);
           if (!ended) {
             run->signal.emit(asio::cancellation_type::terminal);
+            // Its first reaction to the cancellation (a catch block) runs before the next step.
+            co_await asio::post(s->ex_, asio::use_awaitable);
             r.what = shutdown_report::kind::cleanup_timed_out;
           } else if (run->error) {
             r.what = shutdown_report::kind::cleanup_failed;
