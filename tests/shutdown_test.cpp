@@ -245,6 +245,30 @@ TEST_CASE("shutdown: work that ignores cancellation is abandoned at the stop dea
   CHECK(sd.reports()[1].to_string() == "shutdown: work still running at its 300 ms deadline: abandoned");
 }
 
+TEST_CASE("shutdown: request_after() begins it at the time limit; once run() ends, nothing is left pending") {
+  clock_type::reset();
+  asio::io_context io;
+  virtual_shutdown sd{io.get_executor(), {}};
+  journal j;
+  sd.request_after(3s);
+  SECTION("the limit comes first") {
+    auto r = spawn<clock_type>(io, sd.run(sleeper("work", 1h, j)));
+    advance(io, 5s);
+    REQUIRE(r->done);
+    CHECK(r->at == at(3s));
+    CHECK(sd.reports()[0].to_string() == "shutdown: time limit reached");
+    CHECK(j.lines == std::vector<std::string>{"work cancelled at 3000"});
+  }
+  SECTION("the work ends first") {
+    auto r = spawn<clock_type>(io, sd.run(sleeper("work", 1s, j)));
+    advance(io, 2s);
+    REQUIRE(r->done);
+    CHECK(sd.reports()[0].to_string() == "shutdown: the work ended");
+  }
+  tactus_test::settle(io);
+  CHECK(io.stopped());  // no timer left: io.run() would return
+}
+
 TEST_CASE("shutdown: SIGINT or SIGTERM, raised in-process, starts a graceful shutdown") {
   for (int sig : {SIGINT, SIGTERM}) {
     INFO(tactus::signal_name(sig));

@@ -246,6 +246,17 @@ class basic_shutdown {
     asio::post(s_->ex_, [s = s_] { s->trigger("requested", 0); });
   }
 
+  /// Starts the shutdown `d` from now (on Clock), as request() does: a program's --seconds. Its
+  /// report reads "time limit reached". A later call replaces the earlier limit; run()'s end
+  /// cancels it, so it keeps no io_context running. Executor only.
+  template <class Rep, class Period>
+  void request_after(std::chrono::duration<Rep, Period> d) {
+    s_->limit_.expires_after(std::chrono::duration_cast<duration>(d));
+    s_->limit_.async_wait([s = s_](std::error_code ec) {
+      if (!ec) s->trigger("time limit reached", 0);
+    });
+  }
+
   /// Holds this shutdown's signals back on the calling thread until the guard is released,
   /// destroyed, or run() begins on this thread. Threads started meanwhile (libjack's, RtMidi's)
   /// inherit the blocked mask and never take the signals. For the span where a signal would
@@ -316,7 +327,7 @@ class basic_shutdown {
 
   struct state : std::enable_shared_from_this<state> {
     explicit state(executor_type ex)
-        : ex_(std::move(ex)), signals_(ex_), timer_(ex_), trigger_(ex_, 1), hurry_event_(ex_, 1) {}
+        : ex_(std::move(ex)), signals_(ex_), timer_(ex_), limit_(ex_), trigger_(ex_, 1), hurry_event_(ex_, 1) {}
 
     void trigger(const std::string& why, int sig) {
       if (triggered_ || closed_) return;
@@ -365,11 +376,13 @@ class basic_shutdown {
       std::error_code ignored;
       signals_.cancel(ignored);
       timer_.cancel();
+      limit_.cancel();
     }
 
     executor_type ex_;
     asio::signal_set signals_;
-    asio::basic_waitable_timer<Clock> timer_;
+    asio::basic_waitable_timer<Clock> timer_;  // the deadline of the step in progress
+    asio::basic_waitable_timer<Clock> limit_;  // request_after()
     // Events as one-slot channels (the int carries the signal number; see the metronome's).
     detail::channel<void(std::error_code, int)> trigger_;      // the shutdown begins
     detail::channel<void(std::error_code, int)> hurry_event_;  // a second signal
@@ -505,6 +518,7 @@ class basic_shutdown {
     s->listening_ = false;
     std::error_code ignored;
     s->signals_.cancel(ignored);
+    s->limit_.cancel();
     s->status_ = problem || failure ? not_graceful : graceful;
     if (failure) std::rethrow_exception(failure);
     co_return s->status_;
