@@ -21,9 +21,11 @@
 // cancelled and the caller gets std::system_error with asio::error::timed_out.
 //
 //   try {
-//     auto msg = co_await tactus::with_timeout(in.async_receive(asio::use_awaitable), 2s);
+//     double reading = co_await tactus::with_timeout(in.async_receive(asio::use_awaitable), 2s);
+//     std::printf("%.1f\n", reading);
 //   } catch (const std::system_error& e) {
-//     if (e.code() != asio::error::timed_out) throw;   // "tactus::with_timeout: nothing within 2000 ms"
+//     if (e.code() != asio::error::timed_out) throw;  // "tactus::with_timeout: nothing within 2000 ms"
+//     std::puts("no reading within 2 s");
 //   }
 //
 // It is Asio's own idiom, `co_await (op || timer.async_wait(use_awaitable))` (awaitable operators),
