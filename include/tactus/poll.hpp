@@ -35,7 +35,7 @@ namespace tactus {
 ///
 /// Cancellation (any type): throws std::system_error with asio::error::operation_aborted at once.
 /// An exception from pred comes out of poll_until. Resumes on the caller's executor.
-/// Thread-safe: pred runs on the caller's executor only.
+/// Thread-safe: pred runs on the caller's executor only. Realtime-safe: no (a coroutine).
 template <class Clock = std::chrono::steady_clock, class Pred, class Rep1, class Period1, class Rep2, class Period2>
 asio::awaitable<bool> poll_until(Pred pred, std::chrono::duration<Rep1, Period1> interval,
                                  std::chrono::duration<Rep2, Period2> timeout) {

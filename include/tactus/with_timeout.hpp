@@ -74,6 +74,7 @@ asio::awaitable<outcome<T>> capture(asio::awaitable<T> op) {
 /// (`reset_cancellation_state(enable_partial_cancellation())`) and receives one leaves Asio
 /// 1.22's awaitable operators unable to cancel op at the deadline: op then runs to its end and
 /// timed_out comes out after it. Resumes on the caller's executor.
+/// Thread-safe: call from a coroutine; op runs on its executor. Realtime-safe: no.
 template <class Clock = std::chrono::steady_clock, class T>
 asio::awaitable<T> with_deadline(asio::awaitable<T> op, typename Clock::time_point deadline,
                                  std::string what = "tactus::with_deadline: the deadline passed") {
