@@ -14,3 +14,6 @@
 // subdivision, the tempo timeline, and the metronome with its ticks and waits. The MIDI layer is
 // <tactus/midi/...> (target tactus::midi); virtual time for tests is
 // <tactus/testing/manual_clock.hpp>.
+
+// --- plumbing: producer threads, offload, yield (the hand-off work) ----------------------------
+#include <tactus/thread_channel.hpp>
