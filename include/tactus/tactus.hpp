@@ -16,4 +16,5 @@
 // <tactus/testing/manual_clock.hpp>.
 
 // --- plumbing: producer threads, offload, yield (the hand-off work) ----------------------------
+#include <tactus/offload.hpp>
 #include <tactus/thread_channel.hpp>
