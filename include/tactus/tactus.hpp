@@ -18,3 +18,4 @@
 // --- plumbing: producer threads, offload, yield (the hand-off work) ----------------------------
 #include <tactus/offload.hpp>
 #include <tactus/thread_channel.hpp>
+#include <tactus/yield.hpp>
