@@ -15,6 +15,11 @@
 // <tactus/midi/...> (target tactus::midi); virtual time for tests is
 // <tactus/testing/manual_clock.hpp>.
 
+// --- plumbing: producer threads, offload, yield (the hand-off work) ----------------------------
+#include <tactus/offload.hpp>
+#include <tactus/thread_channel.hpp>
+#include <tactus/yield.hpp>
+
 // Plumbing for hardware programs (polling, periodic tasks, timeouts, task groups, graceful
 // shutdown): one header each, all in the core.
 #include <tactus/periodic.hpp>
