@@ -127,7 +127,7 @@ TEST_CASE("periodic: going busy from outside during a long idle wait does not wa
   CHECK_FALSE(r->done);
 }
 
-TEST_CASE("periodic: a body that overruns skips the missed ticks, counted; never a burst") {
+TEST_CASE("periodic: a body that overruns skips the missed ticks, counted, never a burst") {
   clock_type::reset();
   asio::io_context io;
   periodic p{io.get_executor(), 100ms};
@@ -223,7 +223,7 @@ TEST_CASE("periodic: cancellation and destruction end run() with operation_abort
   }
 }
 
-TEST_CASE("periodic: a body's exception ends run() with it; bad periods and a second run() are refused") {
+TEST_CASE("periodic: a body's exception ends run() with it, bad periods and a second run() are refused") {
   clock_type::reset();
   asio::io_context io;
   periodic p{io.get_executor(), 10ms};

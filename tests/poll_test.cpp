@@ -104,7 +104,7 @@ TEST_CASE("poll_until: false exactly at the deadline, where pred is asked once m
   }
 }
 
-TEST_CASE("poll_until: an awaitable pred is awaited; the grid stays anchored to the start, overrun points skipped") {
+TEST_CASE("poll_until: an awaitable pred is awaited, the grid stays anchored to the start, overrun points skipped") {
   clock_type::reset();
   asio::io_context io;
   std::vector<clock_type::time_point> asked;

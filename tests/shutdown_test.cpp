@@ -121,7 +121,7 @@ TEST_CASE("shutdown: request() stops the work, then runs the cleanups in reverse
   CHECK(tasks.closed());
 }
 
-TEST_CASE("shutdown: a hanging cleanup is cut off exactly at its deadline and reported; the next one still runs") {
+TEST_CASE("shutdown: a hanging cleanup is cut off exactly at its deadline and reported, the next one still runs") {
   clock_type::reset();
   asio::io_context io;
   virtual_shutdown sd{io.get_executor(), {}};
@@ -150,7 +150,7 @@ TEST_CASE("shutdown: a hanging cleanup is cut off exactly at its deadline and re
   CHECK(j.lines.back() == "stubborn ended at 10200");
 }
 
-TEST_CASE("shutdown: a cleanup that throws, and a plain one past its deadline, are reported; the others run") {
+TEST_CASE("shutdown: a cleanup that throws, and a plain one past its deadline, are reported, the others run") {
   clock_type::reset();
   asio::io_context io;
   virtual_shutdown sd{io.get_executor(), {}};
@@ -226,7 +226,7 @@ TEST_CASE("shutdown: the work's exception is rethrown by run() after the cleanup
   CHECK(sd.status() == 1);
 }
 
-TEST_CASE("shutdown: work that ignores cancellation is abandoned at the stop deadline; the cleanups still run") {
+TEST_CASE("shutdown: work that ignores cancellation is abandoned at the stop deadline, the cleanups still run") {
   clock_type::reset();
   asio::io_context io;
   virtual_shutdown sd{io.get_executor(), {}};
@@ -245,7 +245,7 @@ TEST_CASE("shutdown: work that ignores cancellation is abandoned at the stop dea
   CHECK(sd.reports()[1].to_string() == "shutdown: work still running at its 300 ms deadline: abandoned");
 }
 
-TEST_CASE("shutdown: request_after() begins it at the time limit; once run() ends, nothing is left pending") {
+TEST_CASE("shutdown: request_after() begins it at the time limit, once run() ends, nothing is left pending") {
   clock_type::reset();
   asio::io_context io;
   virtual_shutdown sd{io.get_executor(), {}};
@@ -349,7 +349,7 @@ TEST_CASE("shutdown: a second signal hurries the remaining steps, a third forces
   }
 }
 
-TEST_CASE("shutdown: hold_signals keeps a signal back while ports open; run() lets it through") {
+TEST_CASE("shutdown: hold_signals keeps a signal back while ports open, run() lets it through") {
   clock_type::reset();
   asio::io_context io;
   virtual_shutdown sd{io.get_executor()};
