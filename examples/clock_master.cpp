@@ -5,20 +5,17 @@
 //
 // --port NAME sends to the first output port whose name contains NAME; without it, a virtual
 // port "tactus-master:out" for followers to connect to. Runs until Ctrl-C (SIGINT), SIGTERM or
-// --seconds; STOP is sent either way, exit status 0. Every option is checked before a port is
+// --seconds (tactus::shutdown); STOP is sent either way, exit status 0. Every option is checked before a port is
 // opened: a bad one gets one line on stderr and exit status 2 (--help: usage on stdout); no MIDI
 // backend or no such port: one line, exit status 1.
 #include <tactus/midi/clock_master.hpp>
 #include <tactus/midi/jack_messages.hpp>
+#include <tactus/rethrow.hpp>
+#include <tactus/shutdown.hpp>
 
 #include "cli.hpp"
-#include "hold_signals.hpp"
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
-#include <asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -44,8 +41,8 @@ int main(int argc, char** argv) try {
 
   midi::set_jack_message_handler(nullptr);  // libjack's lines: our own error message says it once
   asio::io_context io;
-  asio::signal_set signals(io, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
-  examples::hold_signals held;                    // until run(): a signal would interrupt libjack opening the port
+  tactus::shutdown sd{io.get_executor()};  // first: a signal from now on ends it cleanly
+  auto held = sd.hold_signals();           // until run(): a signal would interrupt libjack opening the port
   midi::output_options out_options;
   out_options.client_name = "tactus-master";
   midi::output out = port.empty() ? midi::output(io.get_executor(), midi::virtual_port, out_options)
@@ -55,27 +52,11 @@ int main(int argc, char** argv) try {
                out.port_name().c_str());
 
   // Ctrl-C and --seconds cancel run(), which then sends STOP and returns.
-  asio::cancellation_signal cancel;
-  asio::steady_timer deadline(io);
-  asio::co_spawn(io, master.run(), asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
-                   signals.cancel();
-                   deadline.cancel();
-                   if (e) std::rethrow_exception(e);
-                 }));
-  signals.async_wait([&](std::error_code ec, int) {
-    if (!ec) cancel.emit(asio::cancellation_type::terminal);
-  });
-  if (seconds > 0) {
-    deadline.expires_after(
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds)));
-    deadline.async_wait([&](std::error_code ec) {
-      if (!ec) cancel.emit(asio::cancellation_type::terminal);
-    });
-  }
-  held.release();
+  if (seconds > 0) sd.request_after(std::chrono::duration<double>(seconds));
+  asio::co_spawn(io, sd.run(master.run()), tactus::rethrow);
   io.run();
   std::fprintf(stderr, "stopped after %lld pulses\n", static_cast<long long>(master.pulses_sent()));
-  return 0;
+  return sd.status();
 } catch (const std::exception& e) {
   std::fprintf(stderr, "clock_master: %s\n", e.what());
   return 1;

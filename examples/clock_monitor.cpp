@@ -7,19 +7,21 @@
 // "tactus-clock:in" for a clock source to connect to. --json prints one JSON object per beat
 // and one at every transport change; without it, one live line. --latency-us: the mean delay of
 // the timestamps, half the audio period under JACK (1333 us at 128 frames / 48 kHz).
-// Ctrl-C (SIGINT), SIGTERM or --seconds ends it cleanly, exit status 0, also with --port (the
-// input is closed, which stops its port rescan). A bad option: one line on stderr, exit status 2
+// Ctrl-C (SIGINT), SIGTERM or --seconds ends it cleanly (tactus::shutdown), exit status 0, also
+// with --port (the input is closed, which stops its port rescan). A bad option: one line on stderr, exit status 2
 // (--help: usage on stdout); no MIDI backend or no such port: one line, exit status 1. The beats
 // come from the same metronome on_beat code an app would use with its internal clock.
 #include <tactus/midi/clock_follower.hpp>
 #include <tactus/midi/jack_messages.hpp>
+#include <tactus/rethrow.hpp>
+#include <tactus/shutdown.hpp>
+#include <tactus/task_group.hpp>
 
 #include "cli.hpp"
-#include "hold_signals.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -27,7 +29,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <functional>
 #include <string>
 #include <unistd.h>
 
@@ -80,8 +81,8 @@ int main(int argc, char** argv) try {
 
   midi::set_jack_message_handler(nullptr);  // libjack's lines: our own error message says it once
   asio::io_context io;
-  asio::signal_set signals(io, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
-  examples::hold_signals held;                    // until run(): a signal would interrupt libjack opening the port
+  tactus::shutdown sd{io.get_executor()};  // first: a signal from now on ends it cleanly
+  auto held = sd.hold_signals();           // until run(): a signal would interrupt libjack opening the port
   midi::input_options in_options;
   in_options.client_name = "tactus-clock";
   midi::input in = open_virtual ? midi::input(io.get_executor(), midi::virtual_port, in_options)
@@ -131,57 +132,36 @@ int main(int argc, char** argv) try {
     std::fflush(stdout);
   });
 
-  auto rethrow = [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  };
-  asio::co_spawn(io, m.run({.paused = true}), rethrow);
-
   // While stopped no beat comes, but most sources keep sending clock: the live line shows the
   // source's tempo twice a second while messages arrive.
-  asio::steady_timer idle(io);
-  std::uint64_t seen = 0;
-  std::function<void()> show_idle = [&] {
-    idle.expires_after(std::chrono::milliseconds(500));
-    idle.async_wait([&](std::error_code ec) {
-      if (ec) return;
+  auto show_idle = [&]() -> asio::awaitable<void> {
+    asio::steady_timer idle(io);
+    for (std::uint64_t seen = 0;;) {
+      idle.expires_after(std::chrono::milliseconds(500));
+      co_await idle.async_wait(asio::use_awaitable);
       const bool arriving = in.received() >= seen + 6;  // pulses: 6 in 500 ms is 30 BPM
       seen = in.received();
       if (!opt.json && arriving && follow.state() != midi::transport_state::playing && follow.tempo()) {
         std::printf("%s          %7.2f BPM  %-8s (clock arriving)   %s", cr, tempo(), name(follow.state()), eol);
         std::fflush(stdout);
       }
-      show_idle();
-    });
+    }
   };
-  show_idle();
-
-  asio::steady_timer deadline(io);
-  auto finish = [&] {
-    follow.stop();
-    signals.cancel();
-    deadline.cancel();
-    idle.cancel();
+  // The follower returns when the input closes: nothing more to follow, the program ends.
+  auto follow_until_closed = [&]() -> asio::awaitable<void> {
+    co_await follow.run();
+    sd.request();
   };
-  asio::co_spawn(io, follow.run(), [&](std::exception_ptr e) {
-    m.stop();  // the follower returned (Ctrl-C, --seconds, the port closed): nothing more to follow
-    finish();
-    in.close();  // a port opened by name is rescanned while open: closing ends that work too
-    rethrow(e);
-  });
-  signals.async_wait([&](std::error_code ec, int) {
-    if (!ec) finish();
-  });
-  if (opt.seconds > 0) {
-    deadline.expires_after(
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(opt.seconds)));
-    deadline.async_wait([&](std::error_code ec) {
-      if (!ec) finish();
-    });
-  }
-  held.release();
+  tactus::task_group tasks{io.get_executor()};
+  tasks.spawn(m.run({.paused = true}));
+  tasks.spawn(follow_until_closed());
+  tasks.spawn(show_idle());
+  if (opt.seconds > 0) sd.request_after(std::chrono::duration<double>(opt.seconds));
+  sd.on_cleanup("close the input", [&] { in.close(); });  // a port opened by name is rescanned while open
+  asio::co_spawn(io, sd.run(tasks), tactus::rethrow);     // until Ctrl-C, --seconds or the input closes
   io.run();
   if (!opt.json) std::puts("");
-  return 0;
+  return sd.status();
 } catch (const std::exception& e) {
   std::fprintf(stderr, "clock_monitor: %s\n", e.what());
   return 1;

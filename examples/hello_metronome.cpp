@@ -3,14 +3,13 @@
 //
 //     hello_metronome [--bpm 120] [--beats 16] [--meter 4]
 //
-// --beats 0 plays until Ctrl-C. Ctrl-C (SIGINT) or SIGTERM stops it at once, exit status 0; a bad
-// option gets one line on stderr and exit status 2, --help the usage on stdout.
+// --beats 0 plays until Ctrl-C. Ctrl-C (SIGINT) or SIGTERM stops it at once (tactus::shutdown),
+// exit status 0; a bad option gets one line on stderr and exit status 2, --help the usage on stdout.
 #include <tactus/tactus.hpp>
 
 #include "cli.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 
 #include <cstdio>
 #include <exception>
@@ -30,7 +29,7 @@ int main(int argc, char** argv) try {
   if (auto status = examples::parse(app, argc, argv)) return *status;
 
   asio::io_context io;
-  asio::signal_set signals(io, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
+  tactus::shutdown sd{io.get_executor()};  // first: a signal from now on ends it cleanly
   tactus::metronome m{io.get_executor(), tactus::bpm{bpm}, tactus::meter{meter}};
 
   m.on_beat([&](const tactus::tick& b) {
@@ -41,16 +40,9 @@ int main(int argc, char** argv) try {
     if (beats && b.index + 1 >= beats) m.stop();
   });
 
-  signals.async_wait([&](std::error_code ec, int) {
-    if (!ec) m.stop();
-  });
-
-  asio::co_spawn(io, m.run(), [&](std::exception_ptr e) {
-    signals.cancel();
-    if (e) std::rethrow_exception(e);
-  });
+  asio::co_spawn(io, sd.run(m.run()), tactus::rethrow);  // until the beats are played or Ctrl-C
   io.run();
-  return 0;
+  return sd.status();
 } catch (const std::exception& e) {
   std::fprintf(stderr, "hello_metronome: %s\n", e.what());
   return 1;

@@ -5,26 +5,23 @@
 //   midi_monitor --port NAME    print what arrives on the first input port whose name contains NAME
 //   midi_monitor --virtual      open a virtual input "tactus-monitor:in" for others to connect to
 //
-// Ctrl-C (SIGINT) or SIGTERM ends it, exit status 0: a signal_set cancels the receiving coroutine,
-// which then closes the input. A bad option: one line on stderr, exit status 2 (--help: usage on
+// Ctrl-C (SIGINT) or SIGTERM ends it, exit status 0: tactus::shutdown cancels the receiving
+// coroutine, then closes the input. A bad option: one line on stderr, exit status 2 (--help: usage on
 // stdout). No MIDI backend or no such port: one line on stderr, exit status 1 (libjack's own
 // messages are silenced: tactus's line says what went wrong).
 #include <tactus/midi/input.hpp>
 #include <tactus/midi/jack_messages.hpp>
 #include <tactus/midi/ports.hpp>
+#include <tactus/rethrow.hpp>
+#include <tactus/shutdown.hpp>
 
 #include "cli.hpp"
-#include "hold_signals.hpp"
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -77,8 +74,8 @@ int main(int argc, char** argv) try {
   if (!by_name->count() && !virtual_port) return list_ports();
 
   asio::io_context ctx;
-  asio::signal_set signals(ctx, SIGINT, SIGTERM);  // first: a signal from now on ends it cleanly
-  examples::hold_signals held;                     // until run(): a signal would interrupt libjack opening the port
+  tactus::shutdown sd{ctx.get_executor()};  // first: a signal from now on ends it cleanly
+  auto held = sd.hold_signals();            // until run(): a signal would interrupt libjack opening the port
   midi::input_options options;
   options.client_name = "tactus-monitor";
   midi::input in = virtual_port ? midi::input(ctx.get_executor(), midi::virtual_port, options)
@@ -87,22 +84,10 @@ int main(int argc, char** argv) try {
             << std::endl;
   in.on_error([](std::error_code ec, const std::string& what) { std::cerr << ec.message() << ": " << what << '\n'; });
 
-  asio::cancellation_signal stop;
-  signals.async_wait([&](std::error_code ec, int) {
-    if (!ec) stop.emit(asio::cancellation_type::terminal);
-  });
-  asio::co_spawn(ctx, print_messages(in), asio::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr e) {
-                   signals.cancel();
-                   in.close();  // stops the port re-scan, so run() returns
-                   try {
-                     if (e) std::rethrow_exception(e);
-                   } catch (const std::system_error& se) {
-                     if (se.code() != asio::error::operation_aborted) throw;  // Ctrl-C is not an error
-                   }
-                 }));
-  held.release();
+  sd.on_cleanup("close the input", [&] { in.close(); });  // stops the port re-scan, so run() returns
+  asio::co_spawn(ctx, sd.run(print_messages(in)), tactus::rethrow);
   ctx.run();
-  return 0;
+  return sd.status();
 } catch (const std::exception& e) {
   std::cerr << "midi_monitor: " << e.what() << '\n';
   return 1;

@@ -16,8 +16,8 @@
 #include <tactus/midi/input.hpp>
 #include <tactus/midi/jack_messages.hpp>
 #include <tactus/midi/output.hpp>
+#include <tactus/shutdown.hpp>
 
-#include "../hold_signals.hpp"
 #include "grid_display.hpp"
 #include "options.hpp"
 #include "player.hpp"
@@ -26,10 +26,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
-#include <asio/use_awaitable.hpp>
 
-#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -42,9 +39,9 @@ using clock_type = std::chrono::steady_clock;
 int main(int argc, char** argv) try {
   const auto opt = dm::parse_options(argc, argv);
   asio::io_context io;
-  asio::signal_set signals(io, SIGINT, SIGTERM);  // from here on, Ctrl-C ends it cleanly,
-  examples::hold_signals held;                    // once the ports are open (see hold_signals.hpp)
-  midi::set_jack_message_handler(nullptr);        // libjack's lines: our own message says it once
+  tactus::shutdown sd{io.get_executor()};   // from here on, Ctrl-C ends it cleanly,
+  auto held = sd.hold_signals();            // once the ports are open (see shutdown.hpp)
+  midi::set_jack_message_handler(nullptr);  // libjack's lines: our own message says it once
   if (opt.list) return dm::list_patterns_and_ports();
   const auto pat = dm::load_pattern(opt);
 
@@ -106,34 +103,34 @@ int main(int argc, char** argv) try {
     });
   }
 
-  // 4. Play until the bars are played, Ctrl-C, or the clock's input closes: whichever ends first
-  // cancels the others. Then every note ends and the recording is written.
-  std::string ending;
+  // 4. Play until the bars are played or the clock's input closes, whichever ends first, or until
+  // Ctrl-C. Then every note ends (the MIDI panic) and the recording is written.
+  std::string ending = "Interrupted";
   auto clocked = [&]() -> asio::awaitable<void> {
     using namespace asio::experimental::awaitable_operators;
     if (follower) co_await (metro.run({.paused = true}) || follower->run());
     else co_await metro.run();
   };
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        using namespace asio::experimental::awaitable_operators;
-        const auto why = co_await (player.run(bars) || clocked() || signals.async_wait(asio::use_awaitable));
-        ending = player.error()     ? "Stopped by an error"
-                 : why.index() == 0 ? "Played " + std::to_string(bars) + (bars == 1 ? " bar" : " bars")
-                 : why.index() == 1 ? "The clock's input closed"
-                                    : "Interrupted";
-        if (clock_in) clock_in->close();
-      },
-      tactus::rethrow);
-  held.release();
+  auto play = [&]() -> asio::awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    const auto why = co_await (player.run(bars) || clocked());
+    if (player.error()) ending = "Stopped by an error";
+    else if (!sd.requested())
+      ending = why.index() == 0 ? "Played " + std::to_string(bars) + (bars == 1 ? " bar" : " bars")
+                                : "The clock's input closed";
+  };
+  sd.on_cleanup("close the clock's input", [&] {
+    if (clock_in) clock_in->close();
+  });
+  sd.on_cleanup("every note ended", [&] { sound.panic(); });
+  asio::co_spawn(io, sd.run(play()), tactus::rethrow);
   io.run();
   grid.finish();
   const auto file = sound.close();
   std::printf("%s%s after %ld steps, %ld notes, every one ended.%s%s\n", grid.is_tty() ? "\r" : "", ending.c_str(),
               steps, sound.notes_played(), file ? " Recorded to " : "", file ? file->c_str() : "");
   if (const auto e = player.error()) return std::fprintf(stderr, "drum_machine: %s\n", e.message().c_str()), 1;
-  return 0;
+  return sd.status();
 } catch (const dm::usage_error& e) {
   std::fprintf(stderr, "drum_machine: %s (try --help)\n", e.what());
   return 2;

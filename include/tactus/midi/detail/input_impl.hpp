@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include <tactus/detail/wakeup_fd.hpp>
 #include <tactus/midi/detail/input_handoff.hpp>
 #include <tactus/midi/detail/input_port.hpp>
 #include <tactus/midi/detail/pending_op.hpp>
-#include <tactus/midi/detail/wakeup_fd.hpp>
 #include <tactus/midi/input_options.hpp>
 #include <tactus/midi/io_error.hpp>
 #include <tactus/midi/message.hpp>
@@ -27,8 +27,9 @@
 #include <vector>
 
 // midi::input's executor side (input.hpp is the interface). RtMidi's callback feeds the hand-off
-// (input_handoff.hpp) and wakes us through an eventfd (wakeup_fd.hpp); here the one pending
-// receive or the message handler gets the messages, and the error handler the reports. The port
+// (input_handoff.hpp, on the core's handoff_queue) and wakes us through an eventfd
+// (tactus/detail/wakeup_fd.hpp); here the one pending receive or the message handler gets the
+// messages, and the error handler the reports. The port
 // itself, and following it while it vanishes and comes back, is input_port.hpp. Whatever keeps
 // the executor busy (the eventfd wait, following the port) runs only while someone listens: an
 // idle input lets io_context::run() return. Shared-owned, so that a posted delivery never
@@ -234,7 +235,7 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
   executor_type ex_;
   input_options opts_;
   input_handoff handoff_;
-  wakeup_fd wake_;
+  tactus::detail::wakeup_fd wake_;
   bool waking_ = false;       // an async_wait on wake_ is pending
   bool quiet_check_ = false;  // went_quiet()'s check is posted
   std::uint64_t asked_ = 0;   // receives started: see went_quiet()

@@ -1,96 +1,66 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include <tactus/detail/handoff_queue.hpp>
 #include <tactus/midi/message.hpp>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <new>
 #include <optional>
 #include <span>
 #include <vector>
 
-// The bounded single-producer single-consumer queue between RtMidi's callback thread and the
-// executor, used by midi::input. Slots are preallocated: a short message is copied into a slot
-// and never allocates. A sysex grows its slot's buffer the first time a longer one passes
-// through that slot (the capacity is kept, so a steady stream of sysex stops allocating).
+// The queue between RtMidi's callback thread and the executor, used by midi::input: the core's
+// hand-off queue (tactus/detail/handoff_queue.hpp, shared with tactus::thread_channel) of MIDI
+// slots, dropping the newest message when full. A slot is filled in place: a short message is
+// copied into it and never allocates; a sysex goes into the slot's own buffer, which grows the
+// first time a longer one passes through that slot and keeps its capacity, so a steady stream of
+// sysex stops allocating.
 
 namespace tactus::midi::detail {
 
-class input_queue {
- public:
-  enum class push_result { ok, full, too_long };
+/// One queued MIDI message, as RtMidi's thread left it.
+struct input_slot {
+  std::array<std::uint8_t, 3> inline_bytes{};
+  std::uint8_t size = 0;  // 0: the message is in long_bytes
+  bool unstored = false;  // a sysex for which long_bytes could not grow (bad_alloc): dropped
+  std::vector<std::uint8_t> long_bytes;
+  std::chrono::steady_clock::time_point time{};
+  double delta = 0;
 
-  struct popped {
-    std::optional<message> msg;  // nullopt: the bytes were not one valid message
-    std::chrono::steady_clock::time_point time;
-    double delta_seconds;
-  };
+  /// Whether `n` bytes fit a slot under the sysex limit (the producer refuses the others).
+  static bool fits(std::size_t n, std::size_t max_sysex_bytes) noexcept {
+    return n <= std::tuple_size_v<decltype(inline_bytes)> || n <= max_sysex_bytes;
+  }
 
-  input_queue(std::size_t capacity, std::size_t max_sysex_bytes)
-      : slots_(capacity == 0 ? 1 : capacity), max_sysex_(max_sysex_bytes) {}
-
-  std::size_t capacity() const noexcept { return slots_.size(); }
-
-  /// Producer only (one thread at a time). Never blocks; allocates only for sysex (see above).
-  push_result try_push(std::span<const std::uint8_t> bytes, std::chrono::steady_clock::time_point time, double delta) {
-    const auto t = tail_.load(std::memory_order_relaxed);  // only the producer writes tail_
-    // acquire: the consumer's reads of the slot we are about to reuse happened before.
-    if (t - head_.load(std::memory_order_acquire) == slots_.size()) return push_result::full;
-    auto& s = slots_[t % slots_.size()];
-    if (bytes.size() <= s.inline_bytes.size()) {
-      s.size = std::uint8_t(bytes.size());
-      std::copy(bytes.begin(), bytes.end(), s.inline_bytes.begin());
-    } else {
-      if (bytes.size() > max_sysex_) return push_result::too_long;
-      s.size = 0;
-      s.long_bytes.assign(bytes.begin(), bytes.end());
+  /// Producer: copies `bytes` in. Allocates only to grow long_bytes (see above).
+  void store(std::span<const std::uint8_t> bytes, std::chrono::steady_clock::time_point t, double d) noexcept {
+    time = t;
+    delta = d;
+    unstored = false;
+    if (bytes.size() <= inline_bytes.size()) {
+      size = std::uint8_t(bytes.size());
+      std::copy(bytes.begin(), bytes.end(), inline_bytes.begin());
+      return;
     }
-    s.time = time;
-    s.delta = delta;
-    // release: publishes the slot's contents to the consumer that acquires tail_.
-    tail_.store(t + 1, std::memory_order_release);
-    return push_result::ok;
+    size = 0;
+    try {
+      long_bytes.assign(bytes.begin(), bytes.end());
+    } catch (...) {  // bad_alloc: counted by the consumer as a sysex too long to keep
+      unstored = true;
+    }
   }
 
-  /// Consumer only. Converts the oldest slot into a message (allocates only for sysex).
-  std::optional<popped> try_pop() {
-    const auto h = head_.load(std::memory_order_relaxed);  // only the consumer writes head_
-    // acquire: pairs with the producer's release of tail_, so the slot contents are visible.
-    if (h == tail_.load(std::memory_order_acquire)) return std::nullopt;
-    auto& s = slots_[h % slots_.size()];
-    popped p{s.size ? message::from_bytes(std::span<const std::uint8_t>(s.inline_bytes.data(), s.size))
-                    : message::from_bytes(s.long_bytes),
-             s.time, s.delta};
-    // release: our reads of the slot happen before the producer reuses it.
-    head_.store(h + 1, std::memory_order_release);
-    return p;
+  /// Consumer: the message, or nullopt when the bytes are not one (allocates only for sysex).
+  std::optional<message> to_message() const {
+    return size ? message::from_bytes(std::span<const std::uint8_t>(inline_bytes.data(), size))
+                : message::from_bytes(long_bytes);
   }
-
-  /// Consumer only: true when nothing is queued (may turn false at any moment).
-  bool empty() const noexcept {
-    // acquire: as in try_pop, a non-empty answer must come with the slot's contents.
-    return head_.load(std::memory_order_relaxed) == tail_.load(std::memory_order_acquire);
-  }
-
- private:
-  struct slot {
-    std::array<std::uint8_t, 3> inline_bytes{};
-    std::uint8_t size = 0;  // 0: the message is in long_bytes
-    std::vector<std::uint8_t> long_bytes;
-    std::chrono::steady_clock::time_point time{};
-    double delta = 0;
-  };
-
-  // Separate cache lines: the producer writes tail_, the consumer head_.
-  alignas(64) std::atomic<std::uint64_t> head_{0};
-  alignas(64) std::atomic<std::uint64_t> tail_{0};
-  alignas(64) std::vector<slot> slots_;
-  std::size_t max_sysex_;
 };
+
+using input_queue = tactus::detail::handoff_queue<input_slot>;
 
 }  // namespace tactus::midi::detail

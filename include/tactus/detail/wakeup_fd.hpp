@@ -14,14 +14,14 @@
 // How a realtime thread wakes an executor without a lock or an allocation: it writes an eventfd
 // (one system call, which neither blocks nor allocates), and the executor's reactor waits for it
 // to become readable. asio::post from a foreign thread would do both: it allocates the handler
-// and takes the io_context's mutex, which JACK's process thread must never do. midi::input's
-// hand-off wakes its consumer this way:
+// and takes the io_context's mutex, which JACK's process thread must never do. midi::input and
+// tactus::thread_channel wake their consumer this way (see detail/handoff_queue.hpp):
 //
 //   wakeup_fd wake{ex};
 //   wake.async_wait([](std::error_code) { /* drain the queue */ });   // executor: someone waits
 //   wake.signal();                                                      // any thread, realtime-safe
 
-namespace tactus::midi::detail {
+namespace tactus::detail {
 
 class wakeup_fd {
  public:
@@ -31,7 +31,7 @@ class wakeup_fd {
     descriptor_.assign(fd_, ec);
     if (ec) {
       ::close(fd_);
-      throw std::system_error(ec, "tactus::midi: eventfd");
+      throw std::system_error(ec, "tactus: eventfd");
     }
   }
 
@@ -68,7 +68,7 @@ class wakeup_fd {
  private:
   static int make_fd() {
     const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (fd < 0) throw std::system_error(errno, std::generic_category(), "tactus::midi: eventfd");
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "tactus: eventfd");
     return fd;
   }
 
@@ -77,4 +77,4 @@ class wakeup_fd {
   eventfd_t count_ = 0;                        // what a read takes: the signals since the last
 };
 
-}  // namespace tactus::midi::detail
+}  // namespace tactus::detail
