@@ -346,8 +346,10 @@ class basic_led {
       if (!pwm_running_) return;
       pwm_running_ = false;
       ++pwm_gen_;
-      std::error_code ignored;
-      pwm_timer_.cancel(ignored);
+      try {
+        pwm_timer_.cancel();
+      } catch (...) {
+      }
     }
     duration on_time() const {
       return std::chrono::duration_cast<duration>(std::chrono::duration<double>(pwm_period_) * pwm_level_);

@@ -63,6 +63,9 @@ struct servo_options {
   double rate_hz = 50;
   /// How long before a position the command must go out for the servo to be there on time (its
   /// travel, the driver's delay). Default: the driver's lead_time(), if it declares one, else 0.
+  /// Timed to a position, the command goes out at the first exact position (1/11 531 520 beat)
+  /// not before that instant: exactly on it when the lead is a whole number of units (50 ms at
+  /// 120 BPM is 0.1 beat), else less than a unit later (43 ns at 120 BPM).
   std::optional<std::chrono::nanoseconds> lead{};
   /// The easing of moves that give none. Default: linear.
   easing ease{};

@@ -102,8 +102,10 @@ class tween_batch : public std::enable_shared_from_this<tween_batch<Clock>> {
     }
     active_.clear();
     ends_.clear();
-    std::error_code ignored;
-    timer_.cancel(ignored);
+    try {
+      timer_.cancel();
+    } catch (...) {
+    }
   }
 
  private:
