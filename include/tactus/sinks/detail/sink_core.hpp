@@ -51,11 +51,11 @@ class sink_core : public tween_batch<Clock>::member, public std::enable_shared_f
 
   sink_core(asio::any_io_executor ex, any_driver driver, double lo, double hi, duration period,
             std::optional<std::chrono::nanoseconds> lead, easing ease, const char* who)
-      : ex_(std::move(ex)),
-        driver_(std::move(driver)),
-        lo_(lo),
+      : lo_(lo),
         hi_(hi),
-        lead_(std::chrono::duration_cast<duration>(lead ? *lead : driver_.lead().value_or(std::chrono::nanoseconds{}))),
+        lead_(std::chrono::duration_cast<duration>(lead ? *lead : driver.lead().value_or(std::chrono::nanoseconds{}))),
+        driver_(std::move(driver)),
+        ex_(std::move(ex)),
         ease_(ease ? std::move(ease) : easing(ease::linear)),
         batch_(batch_for<Clock>(ex_, period)),
         who_(who) {
@@ -210,6 +210,9 @@ class sink_core : public tween_batch<Clock>::member, public std::enable_shared_f
     from_ = value_;
     to_ = target;
     tween_ease_ = e ? std::move(e) : ease_;
+    // A plain function (every ease::*) is called directly in the batch, not through std::function.
+    auto* fp = tween_ease_.template target<double (*)(double)>();
+    ease_fn_ = fp ? *fp : nullptr;
   }
 
   double progress(time_point now) const {
@@ -227,7 +230,7 @@ class sink_core : public tween_batch<Clock>::member, public std::enable_shared_f
     if (beats_mode_ && m_->paused()) return;  // holds still while the music is stopped
     const double x = progress(now);
     if (x >= 1) return;  // the end sends the target
-    const double v = from_ + (to_ - from_) * tween_ease_(x);
+    const double v = from_ + (to_ - from_) * (ease_fn_ ? ease_fn_(x) : tween_ease_(x));
     if (!std::isfinite(v)) return fail(errc::bad_easing);
     try {
       send(std::clamp(v, lo_, hi_));  // an easing that overshoots stays within the limits
@@ -247,12 +250,20 @@ class sink_core : public tween_batch<Clock>::member, public std::enable_shared_f
     end_op({});
   }
 
-  asio::any_io_executor ex_;
-  any_driver driver_;
+  // What every update touches, together: the tween, the limits, the driver.
+  double from_ = 0;
+  double to_ = 0;
+  double (*ease_fn_)(double) = nullptr;
+  time_point t0_{};
+  time_point t1_{};
+  bool beats_mode_ = false;
   double lo_;
   double hi_;
   double value_ = 0;
   duration lead_;
+  any_driver driver_;
+  // The rest.
+  asio::any_io_executor ex_;
   easing ease_;
   std::shared_ptr<tween_batch<Clock>> batch_;
   const char* who_;
@@ -261,13 +272,8 @@ class sink_core : public tween_batch<Clock>::member, public std::enable_shared_f
   asio::cancellation_signal wait_signal_;
   std::uint64_t clamped_ = 0;
   std::uint64_t errors_ = 0;
-  // the tween
-  double from_ = 0;
-  double to_ = 0;
+  // the tween's other parts
   easing tween_ease_;
-  bool beats_mode_ = false;
-  time_point t0_{};
-  time_point t1_{};
   metronome_type* m_ = nullptr;
   beats p0_{};
   beats p1_{};
