@@ -422,3 +422,40 @@ TEST_CASE("servos of one rate move in one batch on one timer; a servo at rest co
   CHECK(batch->wakeups() == idle);  // nothing moves: no wake-up at all
   CHECK(batch->size() == 0);
 }
+
+TEST_CASE("a move awaited in a metronome callback lets the grid go on, and stays cancellable") {
+  fixture f;
+  metronome m{f.io.get_executor(), bpm{120}, tactus::meter{4}};
+  servo s{f.io.get_executor(), std::ref(f.rec)};
+  std::vector<std::int64_t> beats_heard;
+  std::vector<double> arrived;
+  m.on_beat([&](const metronome::tick_type& t) { beats_heard.push_back(t.index); });
+  m.on_bar([&](const metronome::tick_type& t) -> asio::awaitable<void> {
+    try {
+      const auto r = co_await s.move_to(t.bar % 2 ? 30 : 150, m, beats{4});  // a whole bar
+      arrived.push_back(r.target);
+    } catch (const std::system_error&) {  // replaced by the section's move (latest wins)
+    }
+  });
+  asio::co_spawn(f.io, m.run(), tactus::rethrow);
+  tactus::testing::advance(f.io, 6s);  // three bars
+  CHECK(beats_heard.size() == 13);     // 0 .. 12: none held up or skipped by the awaiting callbacks
+  CHECK(m.skipped_count() == 0);
+  REQUIRE(arrived.size() == 3);
+  CHECK(arrived[0] == 150);
+  CHECK(arrived[1] == 30);
+  CHECK(f.rec.events()[100].time == at(2s));  // the first arrived exactly on the bar line
+  CHECK(f.rec.events()[100].value == 150);
+  SECTION("cancellation through the callback's own slot still reaches the move") {
+    asio::cancellation_signal sig;
+    result res;
+    s.async_move_to(90, m, beats{8}, asio::bind_cancellation_slot(sig.slot(), res.handler()));
+    tactus::testing::advance(f.io, 1s);
+    sig.emit(asio::cancellation_type::terminal);
+    poll(f.io);
+    CHECK(res.calls == 1);
+    CHECK(res.ec == asio::error::operation_aborted);
+  }
+  m.stop();
+  poll(f.io);
+}

@@ -191,6 +191,7 @@ class basic_led {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
         [s = s_, &m, at, length](auto handler) {
           s->begin_op(std::move(handler));
+          s->let_grid_go(m);
           s->flash(m, at, length, 1);
         },
         token);
@@ -206,10 +207,7 @@ class basic_led {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
         [s = s_, &m, pattern](auto handler) {
           s->begin_op(std::move(handler));
-          // The first grid position whose command can still go out on time.
-          const beats from = m.position(Clock::now() + s->lead()) - pattern.phase;
-          const beats first = pattern.phase + pattern.every * ceil_div(from, pattern.every);
-          s->flash_every(m, first, pattern, 0);
+          s->start_flashes(m, pattern);
         },
         token);
   }
@@ -278,6 +276,18 @@ class basic_led {
           if (s2.step(0)) s2.end_op({});
         });
       });
+    }
+    // Once m runs (a wait of 0 beats, which also lets m's grid go on when this was started
+    // from its callback): from the first grid position whose command can still go out on time.
+    void start_flashes(metronome_type& m, flash_pattern p) {
+      this->wait_start(m, this->op_slot(), [self = shared(), id = this->op_id(), &m, p](std::error_code ec, auto) {
+        if (id != self->op_id()) return;
+        self->rearm_op();
+        if (ec) return self->end_op(ec);
+        const beats from = m.position(Clock::now() + self->lead()) - p.phase;
+        self->flash_every(m, p.phase + p.every * ceil_div(from, p.every), p, 0);
+      });
+      this->rearm_op();
     }
     void flash_every(metronome_type& m, beats at, flash_pattern p, std::int64_t done) {
       when(m, at, [&m, at, p, done](state& s) {

@@ -30,7 +30,7 @@
 //
 //   tactus::servo arm{io.get_executor(), tactus::sinks::sysfs_pwm{"/sys/class/pwm/pwmchip0", 0}};
 //   co_await arm.move_to(150, 800ms, tactus::ease::in_out);
-//   co_await arm.move_to(30, m, tactus::beats{2});
+//   co_await arm.move_to(90, m, tactus::beats{2});
 //
 // A new move (or set) cancels the running one: latest wins. Positions are in the driver's units
 // (degrees for the PWM drivers, 0 to 180 by default), within the servo's limits.
@@ -222,6 +222,7 @@ class basic_servo {
     return asio::async_initiate<CompletionToken, void(std::error_code, move_result)>(
         [s = s_, r, &m, from, to, e = std::move(e)](auto handler) mutable {
           s->begin_op(std::move(handler), r);
+          s->let_grid_go(m);
           sinks::detail::wait_position(
               m, from, s->lead(), s->wait_slot(),
               [s, id = s->op_id(), &m, from, to, r, e = std::move(e)](std::error_code ec) mutable {

@@ -33,18 +33,30 @@ class pending_op {
   void start(Handler&& handler, const Executor& fallback, OnCancel on_cancel, Result... result) {
     auto op = std::make_unique<impl<std::decay_t<Handler>, Executor>>(std::forward<Handler>(handler), fallback,
                                                                       std::move(result)...);
-    auto slot = asio::get_associated_cancellation_slot(op->handler_);
-    if (slot.is_connected())
-      slot.assign([f = std::move(on_cancel)](asio::cancellation_type type) {
-        if (type != asio::cancellation_type::none) f();
-      });
+    slot_ = asio::get_associated_cancellation_slot(op->handler_);
+    on_cancel_ = std::move(on_cancel);
     op_ = std::move(op);
+    rearm();
   }
 
   bool active() const noexcept { return op_ != nullptr; }
 
+  /// The handler's cancellation slot (not connected when it has none).
+  asio::cancellation_slot slot() const noexcept { return slot_; }
+
+  /// Connects the slot to on_cancel again, after a wait that was handed the slot (to let a
+  /// metronome see whose operation it is) has taken it over or cleared it.
+  void rearm() {
+    if (!op_ || !slot_.is_connected()) return;
+    slot_.assign([f = on_cancel_](asio::cancellation_type type) {
+      if (type != asio::cancellation_type::none) f();
+    });
+  }
+
   /// Completes the operation, if one runs, with `ec` and the result given at start.
   void complete(std::error_code ec) {
+    slot_ = {};
+    on_cancel_ = nullptr;
     if (auto op = std::move(op_)) op->complete(ec);
   }
 
@@ -74,6 +86,8 @@ class pending_op {
   };
 
   std::unique_ptr<base> op_;
+  asio::cancellation_slot slot_;
+  std::function<void()> on_cancel_;
 };
 
 }  // namespace tactus::sinks::detail

@@ -132,6 +132,10 @@ class sink_core : public tween_batch<Clock>::member, public std::enable_shared_f
     return errc::driver_failed;
   }
 
+  /// The operation's handler's cancellation slot, and taking it back after a wait had it.
+  asio::cancellation_slot op_slot() const noexcept { return op_.slot(); }
+  void rearm_op() { op_.rearm(); }
+
   /// The current operation's id: a wait or timer started for it compares it when it completes.
   std::uint64_t op_id() const noexcept { return op_id_; }
   asio::cancellation_slot wait_slot() noexcept { return wait_signal_.slot(); }
@@ -170,14 +174,38 @@ class sink_core : public tween_batch<Clock>::member, public std::enable_shared_f
   void tween_beats(metronome_type& m, beats length, double target, easing e) {
     // A wait for 0 beats completes at once with the metronome's own idea of "now": inside a
     // callback, the tick's exact position rather than a position a little past it.
-    m.async_wait_after(beats{0}, on_pause::hold,
-                       asio::bind_cancellation_slot(
-                           wait_slot(), [self = this->shared_from_this(), id = op_id_, &m, length, target,
-                                         e = std::move(e)](std::error_code ec, auto moment) mutable {
-                             if (id != self->op_id_) return;
-                             if (ec) return self->end_op(ec);
-                             self->tween_between(m, moment.position, moment.position + length, target, std::move(e));
-                           }));
+    wait_start(m, op_.slot(),
+               [self = this->shared_from_this(), id = op_id_, &m, length, target, e = std::move(e)](
+                   std::error_code ec, auto moment) mutable {
+                 if (id != self->op_id_) return;
+                 self->op_.rearm();
+                 if (ec) return self->end_op(ec);
+                 self->tween_between(m, moment.position, moment.position + length, target, std::move(e));
+               });
+    op_.rearm();
+  }
+
+  /// Waits for "now" on `m`, handing it `slot`: a wait of 0 beats, completing at once on a
+  /// running metronome (paused: at the pause's position), else at position 0, where run() starts.
+  template <class Handler>
+  static void wait_start(metronome_type& m, asio::cancellation_slot slot, Handler handler) {
+    auto bound = asio::bind_cancellation_slot(slot, std::move(handler));
+    if (m.running()) m.async_wait_after(beats{0}, on_pause::end, std::move(bound));
+    else m.async_wait_until(beats{0}, on_pause::end, std::move(bound));
+  }
+
+  /// Shows `m` whose operation this is: one started (and awaited) from m's own callback then
+  /// lets m's grid go on at once, as a wait on m itself does, instead of holding it until the
+  /// operation ends. The metronome recognises its callback by the handler's cancellation slot,
+  /// which a wait of 0 beats is handed for that; the operation takes its slot back at once.
+  void let_grid_go(metronome_type& m) {
+    if (!op_.slot().is_connected() || !m.running()) return;
+    m.async_wait_after(beats{0}, on_pause::end,
+                       asio::bind_cancellation_slot(op_.slot(), [self = this->shared_from_this(), id = op_id_](
+                                                                    std::error_code, auto) {
+                         if (id == self->op_id_) self->op_.rearm();
+                       }));
+    op_.rearm();
   }
 
   /// Releases the driver after ending what runs. Idempotent.
