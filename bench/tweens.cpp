@@ -104,10 +104,10 @@ json figures(const lateness& l, double cpu, double seconds, std::uint64_t update
           {"max_lateness_us", l.percentile(1.0)}};
 }
 
-// The moves: a target anywhere in 0..180 over 0.5 to 2 s, from a seeded generator. Their
-// lengths are whole numbers of periods, as the moves of a choreography end together on its grid
-// (a beat); with --off-grid any millisecond, and each end off the grid is a wake-up of its own
-// (and its update is not measured against the grid: it is due at its own time).
+// The moves: a target anywhere in 0..180 over 0.5 to 2 s, from a seeded generator, ending on a
+// grid point, as the moves of a choreography end together (on a beat); with --off-grid any
+// millisecond from now, and each end off the grid is a wake-up of its own (its update measured
+// against its own due time, not the grid).
 struct mover {
   std::mt19937 rng{1};
   clock_type::duration period;
@@ -136,8 +136,12 @@ json run_tactus(int n, double rate, double seconds) {
   // Each servo's next move starts from the completion of its last: no coroutine per servo.
   std::function<void(int)> next = [&](int i) {
     ++moves;
-    const auto d = mv.duration();
-    ends[i] = {mv.target(), clock_type::now() + d};
+    // On the grid: a move that ends on a grid point (how long it takes from now follows), so
+    // that the ends of all the servos' moves share the grid's wake-ups.
+    const auto now = clock_type::now();
+    auto d = mv.duration();
+    if (!mv.off_grid) d = ((now + d).time_since_epoch() / l.period + 1) * l.period - now.time_since_epoch();
+    ends[i] = {mv.target(), now + d};
     servos[i]->async_move_to(ends[i].first, d, [&, i](std::error_code ec, tactus::move_result) {
       if (!ec && running) next(i);
     });
