@@ -165,7 +165,8 @@ json run_coroutine_per_servo(int n, double rate, double seconds) {
   lateness l{std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(1 / rate))};
   std::vector<double> last(n, 90);
   mover mv{std::mt19937{1}, l.period, off_grid};
-  const auto end = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
+  const auto end =
+      clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
   auto servo = [&](int i) -> asio::awaitable<void> {  // the lecture's move(), in C++, one per servo
     asio::steady_timer timer{io};
     auto next = clock_type::time_point((clock_type::now().time_since_epoch() / l.period + 1) * l.period);
@@ -192,7 +193,8 @@ json run_floor(int n, double rate, double seconds) {
   lateness l{std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(1 / rate))};
   std::vector<double> last(n, 90), from(n, 90), to(n), step(n), steps(n);
   mover mv{std::mt19937{1}, l.period, off_grid};
-  for (int i = 0; i < n; ++i) to[i] = mv.target(), steps[i] = static_cast<double>(mv.duration() / l.period), step[i] = 0;
+  for (int i = 0; i < n; ++i)
+    to[i] = mv.target(), steps[i] = static_cast<double>(mv.duration() / l.period), step[i] = 0;
   const double cpu0 = cpu_seconds();
   const auto t0 = clock_type::now();
   auto next = clock_type::time_point((t0.time_since_epoch() / l.period + 1) * l.period);
@@ -203,7 +205,8 @@ json run_floor(int n, double rate, double seconds) {
     while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0) {
     }
     for (int i = 0; i < n; ++i) {
-      if (++step[i] >= steps[i]) from[i] = to[i], to[i] = mv.target(), steps[i] = static_cast<double>(mv.duration() / l.period), step[i] = 0;
+      if (++step[i] >= steps[i])
+        from[i] = to[i], to[i] = mv.target(), steps[i] = static_cast<double>(mv.duration() / l.period), step[i] = 0;
       stamp_driver{&l, &last[i]}.set(from[i] + (to[i] - from[i]) * step[i] / steps[i]);
     }
   }

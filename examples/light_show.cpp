@@ -77,10 +77,18 @@ int main(int argc, char** argv) try {
   CLI::App app{"light_show: LEDs flash and servos sway on a metronome", "light_show"};
   options o;
   app.add_option("--bpm", o.bpm, "tempo")->check(examples::finite_range(20, 300))->capture_default_str();
-  app.add_option("--bars", o.bars, "bars to play, 0 = until Ctrl-C")->check(examples::whole_range(0, 100000))->capture_default_str();
-  app.add_option("--servos", o.servos, "servos (recorded, or on --pca9685)")->check(examples::whole_range(0, 16))->capture_default_str();
-  app.add_option("--leds", o.leds, "LEDs (recorded, or on --pca9685)")->check(examples::whole_range(0, 16))->capture_default_str();
-  app.add_option("--lead", o.lead_ms, "servo lead in ms (their travel)")->check(examples::finite_range(0, 500))->capture_default_str();
+  app.add_option("--bars", o.bars, "bars to play, 0 = until Ctrl-C")
+      ->check(examples::whole_range(0, 100000))
+      ->capture_default_str();
+  app.add_option("--servos", o.servos, "servos (recorded, or on --pca9685)")
+      ->check(examples::whole_range(0, 16))
+      ->capture_default_str();
+  app.add_option("--leds", o.leds, "LEDs (recorded, or on --pca9685)")
+      ->check(examples::whole_range(0, 16))
+      ->capture_default_str();
+  app.add_option("--lead", o.lead_ms, "servo lead in ms (their travel)")
+      ->check(examples::finite_range(0, 500))
+      ->capture_default_str();
   app.add_option("--plot", o.plot, "draw the servo trajectories to this PNG (gnuplot)");
   const auto path_number = CLI::Validator(
       [](std::string& s) -> std::string {

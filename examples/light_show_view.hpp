@@ -58,8 +58,9 @@ inline bool plot(const std::string& png, const std::vector<tactus::sinks::record
   std::fprintf(g, "set terminal pngcairo noenhanced size 1200,500\nset output '%s'\n", png.c_str());
   std::fprintf(g, "set xlabel 'time (s)'\nset ylabel 'angle (degrees)'\nset yrange [0:180]\nset key outside\n");
   std::fprintf(g, "set title 'light_show: servo trajectories on the beat grid (thin: beats, thick: bars)'\n");
-  std::fprintf(g, "plot '-' using 1:2 with impulses lc rgb '#dddddd' notitle, '-' using 1:2 with impulses lw 3 lc rgb "
-                  "'#999999' notitle");
+  std::fprintf(g,
+               "plot '-' using 1:2 with impulses lc rgb '#dddddd' notitle, '-' using 1:2 with impulses lw 3 lc rgb "
+               "'#999999' notitle");
   for (std::size_t i = 0; i < recs.size(); ++i) std::fprintf(g, ", '-' using 1:2 with lines lw 2 title 'servo %zu'", i);
   std::fprintf(g, "\n");
   for (bool bars : {false, true}) {

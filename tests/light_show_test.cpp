@@ -55,7 +55,8 @@ run_result run(std::vector<std::string> args, std::chrono::seconds limit = 20s) 
   static int n = 0;
   const auto out = scratch("out-" + std::to_string(++n)), err = scratch("err-" + std::to_string(n));
   args.insert(args.begin(), LIGHT_SHOW_EXE);
-  tactus_tests::child_process p(args, {.stdout_file = out.string(), .stderr_file = err.string(), .stop_signal = SIGKILL});
+  tactus_tests::child_process p(args,
+                                {.stdout_file = out.string(), .stderr_file = err.string(), .stop_signal = SIGKILL});
   run_result r;
   r.status = p.wait(limit);
   r.out = slurp(out);
@@ -68,8 +69,8 @@ void check_safe_state_last(const std::string& out) {
   REQUIRE_FALSE(l.empty());
   INFO(out);
   CHECK_THAT(l.back(), ContainsSubstring("safe state:"));
-  CHECK(l.back().find("90.0") != std::string::npos);   // at rest
-  CHECK(l.back().find('*') == std::string::npos);       // every LED off
+  CHECK(l.back().find("90.0") != std::string::npos);  // at rest
+  CHECK(l.back().find('*') == std::string::npos);     // every LED off
   CHECK(l.back().find(" o ") == std::string::npos);
 }
 
@@ -82,7 +83,8 @@ TEST_CASE("light_show: a short show plays its bars and ends at rest, status 0") 
   CHECK(r.err.empty());
   const auto l = lines(r.out);
   CHECK(l.size() == 9);  // 8 beats, then the safe state
-  CHECK_THAT(r.out, ContainsSubstring("bar 2 beat 1  [=================|   ] 150.0 [===|                 ]  30.0  * . . ."));
+  CHECK_THAT(r.out,
+             ContainsSubstring("bar 2 beat 1  [=================|   ] 150.0 [===|                 ]  30.0  * . . ."));
   check_safe_state_last(r.out);
 }
 
@@ -90,7 +92,8 @@ TEST_CASE("light_show: SIGINT and SIGTERM end it within a second, servos at rest
   for (int sig : {SIGINT, SIGTERM}) {
     INFO((sig == SIGINT ? "SIGINT" : "SIGTERM"));
     const auto out = scratch(std::string("signal-") + std::to_string(sig));
-    tactus_tests::child_process p({LIGHT_SHOW_EXE, "--bars", "0"}, {.stdout_file = out.string(), .stop_signal = SIGKILL});
+    tactus_tests::child_process p({LIGHT_SHOW_EXE, "--bars", "0"},
+                                  {.stdout_file = out.string(), .stop_signal = SIGKILL});
     // Mid-show: after its second beat (a servo half-way, an LED on, perhaps).
     for (int i = 0; i < 1000 && lines(slurp(out)).size() < 2; ++i) std::this_thread::sleep_for(5ms);
     REQUIRE(lines(slurp(out)).size() >= 2);

@@ -45,7 +45,8 @@ void put(const fs::path& p, const std::string& s) { std::ofstream(p) << s; }
 class fake_pwmchip {
  public:
   explicit fake_pwmchip(int npwm = 2)
-      : root_(fs::temp_directory_path() / ("tactus-sysfs-" + std::to_string(::getpid()) + "-" + std::to_string(++count_))),
+      : root_(fs::temp_directory_path() /
+              ("tactus-sysfs-" + std::to_string(::getpid()) + "-" + std::to_string(++count_))),
         chip_(root_ / "pwmchip0") {
     fs::create_directories(chip_);
     put(chip_ / "npwm", std::to_string(npwm) + "\n");
@@ -58,7 +59,8 @@ class fake_pwmchip {
           fs::create_directories(d);
           for (auto f : {"period", "duty_cycle", "enable"}) put(d / f, "0\n");
           // A refused write (EINVAL or EBUSY in real life): /dev/full answers ENOSPC to every one.
-          for (auto [f, refuse] : {std::pair{"period", refuse_period.load()}, std::pair{"duty_cycle", refuse_duty.load()}})
+          for (auto [f, refuse] :
+               {std::pair{"period", refuse_period.load()}, std::pair{"duty_cycle", refuse_duty.load()}})
             if (refuse) {
               fs::remove(d / f);
               fs::create_symlink("/dev/full", d / f);
@@ -108,7 +110,7 @@ TEST_CASE("pulse_map: angles to 500..2500 us at 50 Hz by default, levels to a du
   CHECK(servo.pulse(0) == 500us);
   CHECK(servo.pulse(90) == 1500us);
   CHECK(servo.pulse(180) == 2500us);
-  CHECK(servo.pulse(200) == 2500us);  // held within its range
+  CHECK(servo.pulse(200) == 2500us);                                    // held within its range
   CHECK(pulse_map::servo(0, 180, 2000us, 1000us).pulse(45) == 1750us);  // a servo turning the other way
   CHECK(pulse_map::level(1ms).pulse(0.25) == 250us);
   CHECK_THROWS_AS(pulse_map::servo(0, 180, 500us, 30ms).check("test"), std::invalid_argument);
@@ -130,7 +132,6 @@ TEST_CASE("sysfs_pwm exports its channel, sets the period, writes pulse widths, 
     CHECK(first_line(fake.channel(1) / "duty_cycle") == "500000");
 
     SECTION("as a servo's driver, owned by the servo") {
-
       tactus::testing::manual_clock::reset();
       asio::io_context io;
       {

@@ -210,7 +210,8 @@ TEST_CASE("flashes on every bar, off a tenth of a beat after the downbeat, follo
   CHECK(t[5].first == at(6100ms));
   SECTION("until cancelled, on every beat") {
     asio::cancellation_signal sig;
-    l.async_flash_every(f.m, {.every = beats{1}, .length = beats{1, 4}}, asio::bind_cancellation_slot(sig.slot(), d.handler()));
+    l.async_flash_every(f.m, {.every = beats{1}, .length = beats{1, 4}},
+                        asio::bind_cancellation_slot(sig.slot(), d.handler()));
     tactus::testing::advance(f.io, 9500ms);  // beats at 21 .. 30 s
     sig.emit(asio::cancellation_type::terminal);
     poll(f.io);
@@ -273,11 +274,13 @@ struct token_fixture {
 }  // namespace
 
 TEST_CASE("a blink completes with every completion token and aborts on every cancellation") {
-  auto start = [](token_fixture& f, auto&& token) { return f.l->async_blink(2, 100ms, std::forward<decltype(token)>(token)); };
+  auto start = [](token_fixture& f, auto&& token) {
+    return f.l->async_blink(2, 100ms, std::forward<decltype(token)>(token));
+  };
   auto drive = [](token_fixture& f) { tactus::testing::advance(f.io, 1s); };
-  tactus_test::completes_with_every_token<token_fixture>(start, drive, [](token_fixture& f) {
-    CHECK(f.sw.events().size() == 5);
-  });
+  tactus_test::completes_with_every_token<token_fixture>(start, drive,
+                                                         [](token_fixture& f) { CHECK(f.sw.events().size() == 5); });
   tactus_test::aborts_on_every_cancellation<token_fixture>(
-      start, [](token_fixture& f) { tactus::testing::advance(f.io, 30ms); }, drive, [](token_fixture& f) { f.l.reset(); });
+      start, [](token_fixture& f) { tactus::testing::advance(f.io, 30ms); }, drive,
+      [](token_fixture& f) { f.l.reset(); });
 }

@@ -55,7 +55,8 @@ struct result {
 // The events of `rec` from `from` on, as (time, value) pairs.
 std::vector<std::pair<tp, double>> trace(const recorder& rec, std::size_t from = 0) {
   std::vector<std::pair<tp, double>> out;
-  for (std::size_t i = from; i < rec.events().size(); ++i) out.emplace_back(rec.events()[i].time, rec.events()[i].value);
+  for (std::size_t i = from; i < rec.events().size(); ++i)
+    out.emplace_back(rec.events()[i].time, rec.events()[i].value);
   return out;
 }
 
@@ -130,12 +131,14 @@ TEST_CASE("easing shapes the trajectory: ease in-out and a user function") {
     tactus::testing::advance(f.io, 1s);
     const auto t = trace(f.rec, 1);
     REQUIRE(t.size() == 10);
-    for (int k = 1; k < 10; ++k) CHECK(t[k - 1].second == Catch::Approx(100 * tactus::ease::in_out(k / 10.0)).margin(1e-9));
+    for (int k = 1; k < 10; ++k)
+      CHECK(t[k - 1].second == Catch::Approx(100 * tactus::ease::in_out(k / 10.0)).margin(1e-9));
     CHECK(t[4].second == Catch::Approx(50));  // half-way at half time
     CHECK(t[0].second < 100 * 0.1);           // slower than linear at the start
   }
   SECTION("a user function; one that overshoots stays within the limits") {
-    s.async_move_to(180, 100ms, [](double x) { return 1.5 * x; }, res.handler());
+    s.async_move_to(
+        180, 100ms, [](double x) { return 1.5 * x; }, res.handler());
     tactus::testing::advance(f.io, 1s);
     const auto t = trace(f.rec, 1);
     REQUIRE(t.size() == 5);
@@ -144,7 +147,8 @@ TEST_CASE("easing shapes the trajectory: ease in-out and a user function") {
     for (const auto& e : f.rec.events()) CHECK(e.value <= 180);
   }
   SECTION("an easing that returns nan ends the move with bad_easing, sending nothing") {
-    s.async_move_to(180, 100ms, [](double) { return std::nan(""); }, res.handler());
+    s.async_move_to(
+        180, 100ms, [](double) { return std::nan(""); }, res.handler());
     tactus::testing::advance(f.io, 1s);
     CHECK(res.ec == tactus::sinks::errc::bad_easing);
     CHECK(f.rec.events().size() == 1);
@@ -206,7 +210,8 @@ TEST_CASE("latest wins: a new move on the same servo aborts the running one and 
 }
 
 TEST_CASE("a cancelled move stops where it is, whatever the cancellation type") {
-  for (auto type : {asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total}) {
+  for (auto type :
+       {asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total}) {
     fixture f;
     servo s{f.io.get_executor(), std::ref(f.rec)};
     asio::cancellation_signal sig;
@@ -258,7 +263,7 @@ TEST_CASE("a move in beats follows a tempo change made while it runs and ends ex
   servo s{f.io.get_executor(), std::ref(f.rec), {.rest = 0}};
   result res;
   s.async_move_to(160, m, beats{4}, res.handler());  // beats 0 to 4: 2 s at 120 BPM
-  tactus::testing::advance(f.io, 1s);                 // beat 2
+  tactus::testing::advance(f.io, 1s);                // beat 2
   CHECK(s.get() == Catch::Approx(80));
   m.set_tempo(bpm{60});  // the last 2 beats take 2 s
   tactus::testing::advance(f.io, 3s);
@@ -325,7 +330,8 @@ TEST_CASE("a lead moves everything timed to a position earlier by exactly the le
     CHECK(t.front().first == at(460ms));
     CHECK(t.front().second == Catch::Approx(100 * (510.0 - 500) / 500));
     for (std::size_t i = 0; i + 1 < t.size(); ++i) {
-      const double x = (std::chrono::duration<double, std::milli>(t[i].first.time_since_epoch()).count() + 50 - 500) / 500;
+      const double x =
+          (std::chrono::duration<double, std::milli>(t[i].first.time_since_epoch()).count() + 50 - 500) / 500;
       CHECK(t[i].second == Catch::Approx(100 * x).margin(1e-6));
     }
     CHECK(t.back().first == at(950ms));
@@ -406,7 +412,8 @@ TEST_CASE("servos of one rate move in one batch on one timer; a servo at rest co
   auto batch = tactus::sinks::detail::batch_for<mc>(f.io.get_executor(), 20ms);
   const auto wakeups = batch->wakeups();
   int done = 0;
-  for (int i = 0; i < n; ++i) servos[i]->async_move_to(i % 180, 1s, [&](std::error_code ec, move_result) { done += !ec; });
+  for (int i = 0; i < n; ++i)
+    servos[i]->async_move_to(i % 180, 1s, [&](std::error_code ec, move_result) { done += !ec; });
   other_rate.async_move_to(0, 1s, [&](std::error_code ec, move_result) { done += !ec; });
   CHECK(batch->size() == n);  // the 40 Hz servo is in a batch of its own
   tactus::testing::advance(f.io, 2s);

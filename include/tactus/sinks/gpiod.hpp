@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
-#include <gpiod.h>
-
 #include <cerrno>
+#include <gpiod.h>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -50,16 +49,16 @@ class gpio_line {
 #if TACTUS_GPIOD_API >= 2
     {
       std::unique_ptr<gpiod_chip_info, void (*)(gpiod_chip_info*)> info(gpiod_chip_get_info(chip_.get()),
-                                                                         gpiod_chip_info_free);
+                                                                        gpiod_chip_info_free);
       if (!info) fail(errno, "cannot read GPIO chip " + path_);
       check_offset(gpiod_chip_info_get_num_lines(info.get()));
     }
     std::unique_ptr<gpiod_line_settings, void (*)(gpiod_line_settings*)> settings(gpiod_line_settings_new(),
-                                                                                   gpiod_line_settings_free);
+                                                                                  gpiod_line_settings_free);
     std::unique_ptr<gpiod_line_config, void (*)(gpiod_line_config*)> line_cfg(gpiod_line_config_new(),
-                                                                               gpiod_line_config_free);
+                                                                              gpiod_line_config_free);
     std::unique_ptr<gpiod_request_config, void (*)(gpiod_request_config*)> req_cfg(gpiod_request_config_new(),
-                                                                                    gpiod_request_config_free);
+                                                                                   gpiod_request_config_free);
     if (!settings || !line_cfg || !req_cfg) throw std::bad_alloc();
     gpiod_line_settings_set_direction(settings.get(), GPIOD_LINE_DIRECTION_OUTPUT);
     gpiod_line_settings_set_output_value(settings.get(), GPIOD_LINE_VALUE_INACTIVE);
@@ -98,12 +97,13 @@ class gpio_line {
   /// Drives the line active (on) or inactive. Throws std::system_error naming the line.
   void set(bool on) {
 #if TACTUS_GPIOD_API >= 2
-    const int rc = gpiod_line_request_set_value(request_.get(), offset_,
-                                                on ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE);
+    const int rc =
+        gpiod_line_request_set_value(request_.get(), offset_, on ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE);
 #else
     const int rc = gpiod_line_set_value(line_, on ? 1 : 0);
 #endif
-    if (rc < 0) throw std::system_error(errno, std::generic_category(), std::string(who) + ": cannot set " + line_name());
+    if (rc < 0)
+      throw std::system_error(errno, std::generic_category(), std::string(who) + ": cannot set " + line_name());
   }
 
   const std::string& chip() const noexcept { return path_; }

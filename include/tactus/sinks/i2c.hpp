@@ -3,13 +3,14 @@
 
 #include <tactus/sinks/detail/posix_file.hpp>
 
+#include <linux/i2c-dev.h>
+
 #include <array>
 #include <cerrno>
 #include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <fcntl.h>
-#include <linux/i2c-dev.h>
 #include <span>
 #include <string>
 #include <sys/ioctl.h>
@@ -63,8 +64,7 @@ class linux_i2c {
       address_ = address;
     }
     const auto n = ::write(fd_, bytes.data(), bytes.size());
-    if (n < 0)
-      detail::throw_errno(errno, "tactus::sinks::linux_i2c: cannot write to " + hex(address) + " on " + path_);
+    if (n < 0) detail::throw_errno(errno, "tactus::sinks::linux_i2c: cannot write to " + hex(address) + " on " + path_);
     if (static_cast<std::size_t>(n) != bytes.size())
       detail::throw_errno(EIO, "tactus::sinks::linux_i2c: short write to " + hex(address) + " on " + path_);
   }

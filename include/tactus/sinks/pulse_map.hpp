@@ -40,8 +40,8 @@ struct pulse_map {
   /// The pulse width for `v` (held within [lo, hi]), to the nearest nanosecond.
   std::chrono::nanoseconds pulse(double v) const noexcept {
     const double x = (std::clamp(v, lo, hi) - lo) / (hi - lo);
-    const double ns = static_cast<double>(min_pulse.count()) +
-                      x * static_cast<double>(max_pulse.count() - min_pulse.count());
+    const double ns =
+        static_cast<double>(min_pulse.count()) + x * static_cast<double>(max_pulse.count() - min_pulse.count());
     return std::chrono::nanoseconds(std::llround(ns));
   }
 

@@ -257,8 +257,8 @@ class basic_servo {
   struct state final : sinks::detail::sink_core<Clock, move_result> {
     using base = sinks::detail::sink_core<Clock, move_result>;
     state(executor_type ex, sinks::detail::any_driver d, const servo_options& o)
-        : base(std::move(ex), std::move(d), o.min, o.max, sinks::detail::period_of<duration>(o.rate_hz, "tactus::servo"),
-               o.lead, o.ease, "tactus::servo") {}
+        : base(std::move(ex), std::move(d), o.min, o.max,
+               sinks::detail::period_of<duration>(o.rate_hz, "tactus::servo"), o.lead, o.ease, "tactus::servo") {}
     void value_from(double v) {  // the position assumed when none is sent at start
       this->set_assumed(v);
     }

@@ -28,7 +28,7 @@ struct value_type_of {
   using type = double;
 };
 template <class D>
-  requires requires { typename D::value_type; }
+requires requires { typename D::value_type; }
 struct value_type_of<D> {
   using type = typename D::value_type;
 };
@@ -52,11 +52,14 @@ using unwrapped_t = typename detail::unwrap<std::remove_cvref_t<D>>::type;
 
 /// Takes a level: `d.set(double)`.
 template <class D>
-concept level_sink = !std::same_as<sink_value_t<D>, bool> && requires(D& d, double v) { d.set(v); };
+concept level_sink = !std::same_as<sink_value_t<D>, bool> && requires(D & d, double v) {
+  d.set(v);
+};
 
 /// Only switches: `d.set(bool)`, declared with `using value_type = bool;`.
 template <class D>
-concept switch_sink = std::same_as<sink_value_t<D>, bool> && requires(D& d, bool on) { d.set(on); };
+concept switch_sink = std::same_as < sink_value_t<D>,
+bool > &&requires(D& d, bool on) { d.set(on); };
 
 /// Either.
 template <class D>

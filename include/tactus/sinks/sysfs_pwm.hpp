@@ -5,8 +5,8 @@
 #include <tactus/sinks/pulse_map.hpp>
 
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
 #include <stdexcept>
@@ -60,7 +60,8 @@ class sysfs_pwm {
     try {
       await_access(wait_for_access);
       // The kernel refuses a period shorter than the duty cycle in force: clear that first.
-      if (number(detail::read_attribute(file("duty_cycle"))) > map_.period.count()) detail::write_attribute(file("duty_cycle"), "0", who);
+      if (number(detail::read_attribute(file("duty_cycle"))) > map_.period.count())
+        detail::write_attribute(file("duty_cycle"), "0", who);
       detail::write_attribute(file("period"), std::to_string(map_.period.count()), who);
       duty_fd_ = ::open(file("duty_cycle").c_str(), O_WRONLY | O_CLOEXEC);
       if (duty_fd_ < 0) detail::throw_errno(errno, std::string(who) + ": cannot open " + file("duty_cycle"));
@@ -96,8 +97,8 @@ class sysfs_pwm {
     const auto text = std::to_string(d.count()) + "\n";
     // One write at offset 0 of the file kept open: the kernel parses the whole write.
     if (::pwrite(duty_fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
-      detail::throw_errno(errno, std::string(who) + ": cannot write " + std::to_string(d.count()) + " to " +
-                                     file("duty_cycle"));
+      detail::throw_errno(
+          errno, std::string(who) + ": cannot write " + std::to_string(d.count()) + " to " + file("duty_cycle"));
     duty_ = d;
     if (!enabled_) {
       detail::write_attribute(file("enable"), "1", who);

@@ -200,11 +200,11 @@ class sink_core : public tween_batch<Clock>::member, public std::enable_shared_f
   /// which a wait of 0 beats is handed for that; the operation takes its slot back at once.
   void let_grid_go(metronome_type& m) {
     if (!op_.slot().is_connected() || !m.running()) return;
-    m.async_wait_after(beats{0}, on_pause::end,
-                       asio::bind_cancellation_slot(op_.slot(), [self = this->shared_from_this(), id = op_id_](
-                                                                    std::error_code, auto) {
-                         if (id == self->op_id_) self->op_.rearm();
-                       }));
+    m.async_wait_after(
+        beats{0}, on_pause::end,
+        asio::bind_cancellation_slot(op_.slot(), [self = this->shared_from_this(), id = op_id_](std::error_code, auto) {
+          if (id == self->op_id_) self->op_.rearm();
+        }));
     op_.rearm();
   }
 
