@@ -181,9 +181,17 @@ void produce(const schedule& s, std::atomic<bool>& go, const std::atomic<std::ui
   r.sent = std::uint64_t(i);
 }
 
+// Room for every latency sample before the run: a vector growing on the loop (copying megabytes)
+// would show in the heartbeat as the loop's own stall.
+void reserve(series& r, const schedule& s) {
+  r.latency_us.reserve(s.items ? std::min<std::size_t>(max_samples, std::size_t(s.items)) : max_samples);
+  r.heartbeat_us.reserve(100'000);
+}
+
 template <class Item>
 series run_channel(const schedule& s, std::size_t capacity) {
   series r;
+  reserve(r, s);
   asio::io_context io;
   tactus::thread_channel<Item> ch{io.get_executor(), capacity};
   bool stop = false;
@@ -218,6 +226,7 @@ series run_channel(const schedule& s, std::size_t capacity) {
 template <class Item>
 series run_post(const schedule& s) {
   series r;
+  reserve(r, s);
   asio::io_context io;
   bool stop = false;
   std::atomic<bool> go{false};
@@ -283,6 +292,7 @@ class blocking_queue {
 template <class Item>
 series run_blocking_get(const schedule& s) {
   series r;
+  reserve(r, s);
   asio::io_context io;
   blocking_queue<Item> q;
   std::atomic<std::uint64_t> consumed{0};
