@@ -144,8 +144,9 @@ struct initiate_offload {
 /// default-constructible (a cancelled call completes with R{}).
 ///
 /// The completion handler runs on its associated executor: for use_awaitable, the calling
-/// coroutine's, so it resumes where it was; a plain callback without one runs on `ex`. `fn` is
-/// moved to `ex`'s thread and destroyed there.
+/// coroutine's, so it resumes where it was; a plain callback without one runs on `ex` (bind
+/// one with asio::bind_executor, above all when you also bind a cancellation slot: the slot is
+/// cleared where the handler runs). `fn` is moved to `ex`'s thread and destroyed there.
 ///
 /// Cancellation (terminal, partial or total, through the handler's cancellation slot) completes
 /// at once with a std::system_error(operation_aborted) in the exception_ptr; fn runs to its end
@@ -158,6 +159,10 @@ struct initiate_offload {
 /// what it captures (a shared_ptr, a string by value) must be named before the co_await, as in
 /// `auto read = [dev] { return dev->read(); };` then `co_await tactus::offload(pool,
 /// std::move(read))`. Captures by reference or of trivial values (ints, pointers) are safe inline.
+///
+/// Lifetimes: the pool thread posts the completion to the caller's executor, and may still be
+/// inside that post when the caller's io_context::run() returns; join (or destroy) the pool
+/// before the io_context is destroyed (declaring the pool after the io_context does it).
 ///
 /// Thread-safe: yes (call it from the caller's executor; fn runs on `ex`). While pending, it is
 /// outstanding work on the caller's executor and on `ex`.

@@ -125,7 +125,9 @@ class thread_channel {
 
   /// Hands `v` to the consumer. Never blocks. When the channel is full, drop_oldest drops the
   /// oldest queued item to make room (and returns true), drop_newest drops `v` (and returns
-  /// false); either way dropped() counts it. After close(), drops `v` and returns false.
+  /// false); either way dropped() counts it. (With several producers, drop_oldest drops `v`
+  /// instead, and returns false, when the oldest item is at that instant still being written by
+  /// its own producer: waiting for it would block.) After close(), drops `v` and returns false.
   /// Returns true when `v` was queued. Any thread; see the class comment for realtime use.
   bool try_send(T v) noexcept {
     state& s = *s_;

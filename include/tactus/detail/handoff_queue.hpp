@@ -52,9 +52,9 @@ enum class when_full : std::uint8_t {
 /// the ring is safe for that). Realtime-safe: producers take no lock and allocate nothing here;
 /// what `fill` and `discard` do is the owner's.
 /// Lock-free, not wait-free: under contention a producer retries a compare-exchange; it never
-/// waits for another thread (a producer preempted in the middle of a push makes the others see
-/// the queue as full at that slot, and they drop; the consumer sees the queue end there until
-/// the push completes, which then wakes it).
+/// waits for another thread beyond a bounded spin (see push()). A producer preempted in the
+/// middle of a push makes the others see the queue as full at that slot, and they drop; the
+/// consumer sees the queue end there until the push completes, which then wakes it.
 template <class Slot>
 class handoff_queue {
  public:
@@ -103,13 +103,15 @@ class handoff_queue {
   /// `discard(Slot&)` (noexcept; it runs on this thread) and queues the new one
   /// (when_full::drop_oldest; the new one is dropped instead when the oldest cannot be taken at
   /// once: its own producer is still filling it). Each drop is counted. Bounded work: at most one
-  /// discard per call.
+  /// discard per call, and a spin of about a microsecond at most when the slot it needs is being
+  /// emptied at that instant.
   template <class Fill, class Discard>
   pushed push(Fill&& fill, Discard&& discard) noexcept {
     static_assert(std::is_nothrow_invocable_v<Fill&, Slot&>, "handoff_queue::push: fill must be noexcept");
     static_assert(std::is_nothrow_invocable_v<Discard&, Slot&>, "handoff_queue::push: discard must be noexcept");
     pushed r;
     bool tried_oldest = false;
+    int spins = 0;
     // relaxed: the position is only a hint; the cell's sequence (acquired below) decides.
     auto pos = tail_.load(std::memory_order_relaxed);
     for (;;) {
@@ -129,8 +131,16 @@ class handoff_queue {
           break;
         }
       } else if (lag < 0) {
-        // The slot one lap back is still occupied: the queue is full (or its oldest item is
-        // being taken right now).
+        // The slot one lap back is still occupied. When its item was taken already (head_ is
+        // past it), whoever took it is moving it out right now: wait a moment for the slot, a
+        // bounded spin (if that thread was preempted there, we go on as if the queue were full).
+        // relaxed: a hint; the sequence decides.
+        if (spins < max_spins && head_.load(std::memory_order_relaxed) + size_ > pos) {
+          ++spins;
+          cpu_relax();
+          continue;
+        }
+        // The queue is full.
         if (policy_ == when_full::drop_oldest && !tried_oldest) {
           tried_oldest = true;
           if (pop(discard)) {
@@ -261,6 +271,15 @@ class handoff_queue {
     std::atomic<std::uint64_t> seq{0};
     Slot slot{};
   };
+
+  static constexpr int max_spins = 64;  // about a microsecond
+  static void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
 
   static std::size_t checked(std::size_t capacity) {
     if (capacity == 0) throw std::invalid_argument("tactus: a hand-off queue needs a capacity of at least 1");
