@@ -40,6 +40,8 @@ class any_driver {
   /// The driver's declared lead_time(), if it declares one.
   std::optional<std::chrono::nanoseconds> lead() const noexcept { return lead_; }
   explicit operator bool() const noexcept { return p_ != nullptr; }
+  /// Where the driver's state starts, for a batch to prefetch (nullptr once reset).
+  const void* address() const noexcept { return p_.get(); }
 
   void set(double v) { p_->set_level(v); }
   void set_on(bool on) { p_->set_on(on); }

@@ -60,6 +60,7 @@ class sink_core : public tween_batch<Clock>::member, public std::enable_shared_f
         batch_(batch_for<Clock>(ex_, period)),
         who_(who) {
     if (lead_ < duration::zero()) throw std::invalid_argument(std::string(who) + ": the lead must be >= 0");
+    this->set_prefetch_hint(driver_.address());
   }
   virtual ~sink_core() = default;
 
@@ -213,6 +214,7 @@ class sink_core : public tween_batch<Clock>::member, public std::enable_shared_f
     if (!driver_) return;
     if (op_.active() || batch_->contains(*this)) end_op(asio::error::operation_aborted);
     driver_.reset();
+    this->set_prefetch_hint(nullptr);
   }
 
   /// The value assumed when none was sent yet.
