@@ -55,6 +55,7 @@ class fake_pwmchip {
     kernel_ = std::thread([this] {
       while (!stop_) {
         if (auto n = first_line(chip_ / "export"); !n.empty()) {
+          ++exports;  // counted before the directory appears, which is what the driver waits for
           const auto d = chip_ / ("pwm" + n);
           fs::create_directories(d);
           for (auto f : {"period", "duty_cycle", "enable"}) put(d / f, "0\n");
@@ -67,7 +68,6 @@ class fake_pwmchip {
             }
           put(d / "polarity", "normal\n");
           put(chip_ / "export", "");
-          ++exports;
         }
         if (auto n = first_line(chip_ / "unexport"); !n.empty()) {
           fs::remove_all(chip_ / ("pwm" + n));
