@@ -3,8 +3,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 
@@ -51,6 +55,20 @@ inline CLI::Validator whole_range(long long lo, long long hi) {
         return {};
       },
       "[" + std::to_string(lo) + " - " + std::to_string(hi) + "]");
+}
+
+/// A file the program will write later (a plot, a recording): refused now, before anything runs,
+/// when it cannot be created or appended to there. A file that did not exist is not left behind.
+inline CLI::Validator writable_file() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const bool existed = std::filesystem::exists(text);
+        if (std::ofstream probe(text, std::ios::app); !probe)
+          return "cannot write " + text + " (" + std::strerror(errno) + ")";
+        if (!existed) std::filesystem::remove(text);
+        return {};
+      },
+      "FILE");
 }
 
 /// Parses the command line. Returns the status to exit with (0 after --help, usage_error after a

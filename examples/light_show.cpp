@@ -4,7 +4,7 @@
 // the others on their beat of the bar; half-way the tempo rises by half, exactly on a bar line.
 //
 //     light_show [--bpm 100] [--bars 8] [--servos 2] [--leds 4] [--lead MS] [--plot show.png]
-//                [--sysfs /sys/class/pwm/pwmchip0:0 ...] [--pca9685 /dev/i2c-1] [--gpio gpiochip0:17 ...]
+//                [--sysfs pwmchip0:0 ...] [--pca9685 /dev/i2c-1] [--gpio gpiochip0:17 ...]
 //
 // Without hardware flags the servos and LEDs are recorded and shown in the terminal. --sysfs
 // puts a servo on a sysfs PWM channel (one per flag), --pca9685 every servo and LED on a PCA9685
@@ -89,16 +89,17 @@ int main(int argc, char** argv) try {
   app.add_option("--lead", o.lead_ms, "servo lead in ms (their travel)")
       ->check(examples::finite_range(0, 500))
       ->capture_default_str();
-  app.add_option("--plot", o.plot, "draw the servo trajectories to this PNG (gnuplot)");
+  app.add_option("--plot", o.plot, "draw the servo trajectories to this PNG (gnuplot)")
+      ->check(examples::writable_file());
   const auto path_number = CLI::Validator(
       [](std::string& s) -> std::string {
         const auto c = s.rfind(':');
         long long n = 0;
         if (c == std::string::npos || c == 0 || !CLI::detail::lexical_cast(s.substr(c + 1), n) || n < 0 || n > 4095)
-          return "wants PATH:NUMBER, got '" + s + "'";
+          return "wants CHIP:NUMBER, got '" + s + "'";
         return {};
       },
-      "PATH:N");
+      "CHIP:N");
   app.add_option("--sysfs", o.sysfs, "a servo on a sysfs PWM channel, CHIP:CHANNEL")->check(path_number);
   app.add_option("--pca9685", o.pca9685, "servos and LEDs on a PCA9685 on this I2C bus (0x40)");
   app.add_option("--gpio", o.gpio, "an LED on a GPIO line, CHIP:LINE")->check(path_number);
@@ -135,6 +136,9 @@ int main(int argc, char** argv) try {
       light_show::recorded d{{}, &recs[i]};
       if (!o.sysfs.empty()) {
         auto [chip, ch] = split(o.sysfs[i]);
+        if (chip.find('/') == std::string::npos)  // "pwmchip0" or "0", as --gpio takes "gpiochip0" or "0"
+          chip =
+              "/sys/class/pwm/" + (chip.find_first_not_of("0123456789") == std::string::npos ? "pwmchip" + chip : chip);
         d.hardware = [p = std::make_shared<tactus::sinks::sysfs_pwm>(chip, ch)](double v) { p->set(v); };
       } else if (board) {
         d.hardware = [c = board->channel(static_cast<int>(i))](double v) mutable { c.set(v); };

@@ -125,7 +125,8 @@ TEST_CASE("light_show: a bad option or a missing device gets one line and status
                                         {"--no-such-flag"},
                                         {"--sysfs", "/nonexistent/pwmchip0:0"},
                                         {"--pca9685", "/dev/i2c-97"},
-                                        {"--gpio", "/dev/gpiochip97:17"}}) {
+                                        {"--gpio", "/dev/gpiochip97:17"},
+                                        {"--plot", "/nonexistent-dir/show.png"}}) {
     INFO(args[0] << " " << (args.size() > 1 ? args[1] : ""));
     const auto r = run(args);
     REQUIRE(r.status);

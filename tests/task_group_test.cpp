@@ -12,6 +12,7 @@
 #include "support/spawned.hpp"
 #include <asio/basic_waitable_timer.hpp>
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/experimental/channel.hpp>
 #include <asio/io_context.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -164,6 +165,31 @@ TEST_CASE("task_group: stop() cancels every task and returns once all have ended
   }
   CHECK(tasks.empty());
   CHECK(tasks.closed());
+}
+
+TEST_CASE("task_group: a task awaiting an Asio channel, stopped, ends without an error") {
+  // A cancelled channel receive throws channel_cancelled, not operation_aborted: the same
+  // cancellation, asked for by the group (a new user's Ctrl-C in the README's plumbing program).
+  clock_type::reset();
+  asio::io_context io;
+  tactus::task_group tasks{io.get_executor()};
+  asio::experimental::channel<void(std::error_code, int)> ch{io, 1};
+  bool threw_cancelled = false;
+  tasks.spawn([&]() -> asio::awaitable<void> {
+    try {
+      co_await ch.async_receive(asio::use_awaitable);
+    } catch (const std::system_error& e) {
+      threw_cancelled = e.code() == asio::experimental::error::channel_cancelled;
+      throw;
+    }
+  }());
+  tactus_test::settle(io);
+  auto r = spawn<clock_type>(io, tasks.stop());
+  tactus_test::settle(io);
+  REQUIRE(r->done);
+  CHECK(threw_cancelled);
+  CHECK_FALSE(r->error);
+  CHECK(tasks.errors().empty());
 }
 
 TEST_CASE("task_group: spawning during or after stop is refused with a clear error") {

@@ -4,6 +4,7 @@
 #include <tactus/beats.hpp>
 #include <tactus/detail/asio_compat.hpp>
 #include <tactus/detail/grid_waiters.hpp>
+#include <tactus/detail/is_cancellation.hpp>
 #include <tactus/detail/waiter_list.hpp>
 #include <tactus/meter.hpp>
 #include <tactus/moment.hpp>
@@ -638,15 +639,8 @@ class basic_metronome {
     // callback is not an error.
     bool ending() const noexcept { return stop_requested_ || !running_; }
 
-    static bool is_abort(std::exception_ptr e) noexcept {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::system_error& x) {
-        return x.code() == asio::error::operation_aborted;
-      } catch (...) {
-      }
-      return false;
-    }
+    // operation_aborted, or channel_cancelled from an Asio channel's receive.
+    static bool is_abort(std::exception_ptr e) noexcept { return detail::is_cancellation(e); }
 
     void report(std::exception_ptr e, const tick_type& t) noexcept {
       try {

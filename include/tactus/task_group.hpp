@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include <tactus/detail/is_cancellation.hpp>
 #include <tactus/detail/waiter_list.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -225,15 +226,8 @@ class task_group {
         print(errors_[reported_], "tactus::task_group destroyed with an unreported task error");
     }
 
-    static bool is_abort(std::exception_ptr e) noexcept {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::system_error& x) {
-        return x.code() == asio::error::operation_aborted;
-      } catch (...) {
-      }
-      return false;
-    }
+    // operation_aborted, or channel_cancelled from an Asio channel's receive.
+    static bool is_abort(std::exception_ptr e) noexcept { return detail::is_cancellation(e); }
 
     static void print(std::exception_ptr e, const char* what) noexcept {
       try {
