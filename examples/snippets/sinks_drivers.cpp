@@ -2,6 +2,8 @@
 // The drivers' set-up: pulse maps, a PCA9685 on a recording bus (its registers as set up), and
 // one on /dev/i2c-1 where there is one. What <tactus/sinks/pulse_map.hpp>, i2c.hpp and
 // pca9685.hpp show.
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/sinks.hpp>
 
 #include <asio/io_context.hpp>

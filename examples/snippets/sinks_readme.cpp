@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // The README's servo and LED: an arm that sways a bar each way, arriving on the downbeat, and a
 // lamp flashing on every beat, for two bars. Recording drivers stand in for the hardware.
+// Laid out as the documentation shows it (tests/snippets_test.cpp compares), so not formatted:
+// clang-format off
 #include <tactus/sinks.hpp>
 #include <tactus/tactus.hpp>
 #include <asio.hpp>
