@@ -175,14 +175,16 @@ TEST_CASE("task_group: a task awaiting an Asio channel, stopped, ends without an
   tactus::task_group tasks{io.get_executor()};
   asio::experimental::channel<void(std::error_code, int)> ch{io, 1};
   bool threw_cancelled = false;
-  tasks.spawn([&]() -> asio::awaitable<void> {
+  // Named: a coroutine lambda's captures live in the lambda object, which must outlive the task.
+  auto receive = [&]() -> asio::awaitable<void> {
     try {
       co_await ch.async_receive(asio::use_awaitable);
     } catch (const std::system_error& e) {
       threw_cancelled = e.code() == asio::experimental::error::channel_cancelled;
       throw;
     }
-  }());
+  };
+  tasks.spawn(receive());
   tactus_test::settle(io);
   auto r = spawn<clock_type>(io, tasks.stop());
   tactus_test::settle(io);
