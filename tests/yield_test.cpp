@@ -36,7 +36,7 @@ void rethrow(std::exception_ptr e) {
 
 }  // namespace
 
-TEST_CASE("a yielding coroutine lets a handler posted before it resume first") {
+TEST_CASE("a yielding coroutine resumes after a handler posted before it") {
   asio::io_context io;
   std::vector<std::string> log;
   asio::co_spawn(
