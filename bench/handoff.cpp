@@ -28,6 +28,7 @@
 
 #include "support/cli.hpp"
 #include "support/json.hpp"
+#include "support/stats.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -64,15 +65,8 @@ double loadavg() {
   return l;
 }
 
-struct percentiles {
-  double p50 = 0, p99 = 0, max = 0;
-};
-percentiles summarise(std::vector<double> v) {
-  if (v.empty()) return {};
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, std::size_t(q * double(v.size())))]; };
-  return {at(0.50), at(0.99), v.back()};
-}
+using tactus_bench::percentiles;
+using tactus_bench::summarise;
 
 // At most this many samples per series are kept (a flood may pass tens of millions of items);
 // the maximum is tracked over all of them.

@@ -13,6 +13,7 @@
 
 #include "support/cli.hpp"
 #include "support/json.hpp"
+#include "support/stats.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -47,15 +48,8 @@ namespace {
 
 double us(clock_type::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
-struct percentiles {
-  double p50 = 0, p99 = 0, max = 0;
-};
-percentiles summarise(std::vector<double> v) {
-  if (v.empty()) return {};
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, std::size_t(q * double(v.size())))]; };
-  return {at(0.50), at(0.99), v.back()};
-}
+using tactus_bench::percentiles;
+using tactus_bench::summarise;
 
 // A private JACK server for when the environment names none that answers.
 class private_jack {
