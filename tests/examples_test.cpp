@@ -47,20 +47,11 @@ const std::map<std::string, std::string> no_server = {{"JACK_DEFAULT_SERVER", "t
                                                       {"JACK_NO_START_SERVER", "1"}};
 
 fs::path scratch() {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("examples_test-" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
+  static const fs::path dir = tactus_tests::scratch_dir("examples_test");
   return dir;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using tactus_tests::slurp;
 
 std::string show(const std::vector<std::string>& args) {
   std::string s;

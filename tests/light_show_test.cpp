@@ -26,18 +26,9 @@ using Catch::Matchers::ContainsSubstring;
 
 namespace {
 
-fs::path scratch(const std::string& name) {
-  const auto d = fs::temp_directory_path() / ("light_show_test-" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d / name;
-}
+fs::path scratch(const std::string& name) { return tactus_tests::scratch_dir("light_show_test") / name; }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using tactus_tests::slurp;
 
 std::vector<std::string> lines(const std::string& s) {
   std::vector<std::string> out;

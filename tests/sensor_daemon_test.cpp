@@ -32,20 +32,11 @@ using Catch::Matchers::ContainsSubstring;
 namespace {
 
 fs::path scratch() {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("sensor_daemon_test-" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
+  static const fs::path dir = tactus_tests::scratch_dir("sensor_daemon_test");
   return dir;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using tactus_tests::slurp;
 
 class daemon_process {
  public:

@@ -5,9 +5,12 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <spawn.h>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <sys/wait.h>
@@ -22,6 +25,22 @@
 extern char** environ;
 
 namespace tactus_tests {
+
+/// A directory of this test process's own (`<tmp>/<prefix>-<pid>`), created on first use, for
+/// what its children write.
+inline std::filesystem::path scratch_dir(const std::string& prefix) {
+  auto d = std::filesystem::temp_directory_path() / (prefix + "-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+/// A whole file as a string ("" when it cannot be read).
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 struct child_options {
   std::string stdout_file = "/dev/null";
