@@ -23,6 +23,10 @@ enum class io_errc {
   port_vanished,       // the port we were connected to disappeared
   port_reconnected,    // ... and is back: we are connected again
   backend_error,       // RtMidi reported an error or a warning
+  server_lost,         // the JACK server went away: every pending and later operation fails
+  xrun,                // the JACK server reported an xrun (news: counted, nothing of ours lost)
+  lost_in_backend,     // the backend lost messages before they reached us (JACK's lost-event count)
+  late,                // a scheduled message's time had passed: it went out at once
 };
 
 inline const std::error_category& io_category() noexcept {
@@ -36,6 +40,10 @@ inline const std::error_category& io_category() noexcept {
         case io_errc::port_vanished: return "MIDI port vanished";
         case io_errc::port_reconnected: return "MIDI port reconnected";
         case io_errc::backend_error: return "MIDI backend error";
+        case io_errc::server_lost: return "the JACK server went away";
+        case io_errc::xrun: return "JACK xrun";
+        case io_errc::lost_in_backend: return "MIDI messages lost inside the backend";
+        case io_errc::late: return "scheduled MIDI message sent late";
       }
       return "unknown tactus.midi.io error";
     }
