@@ -7,8 +7,9 @@
 // The time <-> frame arithmetic of one JACK cycle, apart from libjack so that it is tested in
 // virtual time (tests/midi_jack_schedule_test.cpp). A cycle is what jack_get_cycle_times() says
 // in the process callback: the cycle's first frame (current_frames) and the microseconds of it
-// (current_usecs) and of the next cycle's first frame (next_usecs), on JACK's clock, which on
-// Linux is CLOCK_MONOTONIC in microseconds: std::chrono::steady_clock's clock. The frames of the
+// (current_usecs) and of the next cycle's first frame (next_usecs), converted from JACK's clock
+// (CLOCK_MONOTONIC_RAW with jack2 on Linux) to std::chrono::steady_clock's microseconds by
+// jack::current_cycle (client.hpp). The frames of the
 // cycle, [start_frame, start_frame + nframes), cover the times [start, next): frame offset f
 // stands for start + f * (next - start) / nframes, and a time t falls on offset
 // floor((t - start) * nframes / (next - start)). The native input stamps an event with the time
