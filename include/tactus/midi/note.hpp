@@ -40,7 +40,9 @@
 // note-off is handed to send_at a lookahead before the end, for the exact time of its position
 // (on the native JACK backend, its frame); async_note_at places the note-on at a position too:
 //
-//     tactus::midi::async_note_at(out, m, tactus::beats{4}, 9, 36, 110, tactus::beats{1, 4}, asio::use_awaitable);
+//     m.on_beat([&](const tactus::tick& b) -> asio::awaitable<void> {   // the next beat, exactly
+//       co_await tactus::midi::async_note_at(out, m, b.position + tactus::beats{1}, 9, 36, 110, tactus::beats{1, 4}, asio::use_awaitable);
+//     });
 //
 // When the metronome pauses (a MIDI STOP or a lost clock under a clock follower) the sounding
 // notes end there, by default: on_pause::end. Pass on_pause::hold for a note that should sound
