@@ -67,6 +67,9 @@ TEST_CASE("the JACK server killed: every operation fails with server_lost, nothi
   const std::string name = "tactus-loss-" + std::to_string(::getpid());
   tactus_tests::child_options co;
   co.env = {{"JACK_NO_AUDIO_RESERVATION", "1"}};
+  // Its output to a file: a test that dies must not leave jackd holding ctest's pipes.
+  co.stdout_file = (tactus_tests::scratch_dir("midi-jack-loss") / "jackd.log").string();
+  co.stderr_too = true;
   co.stop_signal = SIGKILL;
   tactus_tests::child_process jackd({"jackd", "-n", name, "--no-realtime", "-t", "2000", "-d", "dummy", "-r", "48000",
                                      "-p", std::to_string(tactus_tests::jack_period_frames())},

@@ -160,7 +160,8 @@ class basic_clock_master {
     song_position_pending_ = true;
   }
 
-  /// The song position in pulses: the index of the next CLOCK to send.
+  /// The song position in pulses: the index of the next CLOCK to send (on a scheduled output,
+  /// the next to hand over: the one handed over ahead counts as sent).
   std::int64_t position() const noexcept { return position_; }
   /// CLOCK messages sent so far.
   std::int64_t pulses_sent() const noexcept { return sent_; }

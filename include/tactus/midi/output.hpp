@@ -289,7 +289,10 @@ class output {
     }
     const unsigned index = detail::find_port(*c.midi, port, "output");
     impl_->port_name_ = c.midi->getPortName(index);
-    c.midi->openPort(index, impl_->opts_.port_name);
+    {
+      tactus::detail::signal_blocker blocked;  // RtMidi's JACK client activates (starts its thread) here
+      c.midi->openPort(index, impl_->opts_.port_name);
+    }
     c.errors->take_or_throw("opening output port " + impl_->port_name_);
   }
 
@@ -303,7 +306,10 @@ class output {
       impl_->port_name_ = impl_->native_->name();  // as others list it (JACK may rename the client)
       return;
     }
-    c.midi->openVirtualPort(impl_->opts_.port_name);
+    {
+      tactus::detail::signal_blocker blocked;
+      c.midi->openVirtualPort(impl_->opts_.port_name);
+    }
     c.errors->take_or_throw("opening virtual output port");
     impl_->port_name_ = impl_->opts_.client_name + ":" + impl_->opts_.port_name;  // as others list it
   }

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <pthread.h>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -155,18 +156,30 @@ class client {
   }
 
  private:
+  // jack2 stops a client's threads with pthread_cancel (jack_deactivate, jack_client_close): a
+  // cancellation point inside our callbacks (the eventfd write that wakes the executor) would
+  // unwind through noexcept frames and terminate. Cancellation waits until the callback returned.
+  struct no_cancel {
+    int old = 0;
+    no_cancel() noexcept { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old); }
+    ~no_cancel() { pthread_setcancelstate(old, nullptr); }
+  };
+
   static int on_process(jack_nframes_t nframes, void* self) noexcept {
+    no_cancel guard;
     auto* me = static_cast<client*>(self);
     if (me->hooks_.process) me->hooks_.process(nframes, me->hooks_.process_user);
     return 0;
   }
   static int on_xrun(void* self) noexcept {
+    no_cancel guard;
     auto* me = static_cast<client*>(self);
     me->xruns_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count
     if (me->hooks_.news) me->hooks_.news(me->hooks_.news_user);
     return 0;
   }
   static void on_shutdown(jack_status_t, const char*, void* self) noexcept {
+    no_cancel guard;
     auto* me = static_cast<client*>(self);
     me->lost_.store(true, std::memory_order_release);  // release: before the news wakes anyone
     if (me->hooks_.news) me->hooks_.news(me->hooks_.news_user);
