@@ -125,7 +125,8 @@ class input_port : public std::enable_shared_from_this<input_port> {
 
  private:
   void open_native() {
-    jack::input_filter f{opts_.receive_sysex, opts_.receive_timing, opts_.receive_active_sensing};
+    jack::input_filter f{opts_.receive_sysex, opts_.receive_timing, opts_.receive_active_sensing,
+                         opts_.max_sysex_bytes};
     native_ = std::make_unique<jack::input_port>(opts_.client_name, opts_.port_name, f, native_hooks_.event,
                                                  native_hooks_.news, user_);
   }

@@ -156,31 +156,42 @@ class client {
   }
 
  private:
-  // jack2 stops a client's threads with pthread_cancel (jack_deactivate, jack_client_close): a
-  // cancellation point inside our callbacks (the eventfd write that wakes the executor) would
-  // unwind through noexcept frames and terminate. Cancellation waits until the callback returned.
-  struct no_cancel {
+  // jack2 may stop a client's threads with pthread_cancel (JackPosixThread::Kill; its threads are
+  // asynchronously cancellable by default). Cancelled inside our callbacks, the forced unwind
+  // would cross noexcept frames and terminate, or leave the input's hand-off gate entered (seen
+  // under ThreadSanitizer while closing an input that received). So each callback runs with
+  // cancellation disabled, and enables it again last, in a frame that is not noexcept and holds
+  // nothing to destroy: a pending cancellation then unwinds from there into libjack, as jack2
+  // expects.
+  static int on_process(jack_nframes_t nframes, void* self) {
     int old = 0;
-    no_cancel() noexcept { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old); }
-    ~no_cancel() { pthread_setcancelstate(old, nullptr); }
-  };
-
-  static int on_process(jack_nframes_t nframes, void* self) noexcept {
-    no_cancel guard;
-    auto* me = static_cast<client*>(self);
-    if (me->hooks_.process) me->hooks_.process(nframes, me->hooks_.process_user);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    process_now(nframes, static_cast<client*>(self));
+    pthread_setcancelstate(old, nullptr);
     return 0;
   }
-  static int on_xrun(void* self) noexcept {
-    no_cancel guard;
-    auto* me = static_cast<client*>(self);
+  static int on_xrun(void* self) {
+    int old = 0;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    xrun_now(static_cast<client*>(self));
+    pthread_setcancelstate(old, nullptr);
+    return 0;
+  }
+  static void on_shutdown(jack_status_t, const char*, void* self) {
+    int old = 0;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    shutdown_now(static_cast<client*>(self));
+    pthread_setcancelstate(old, nullptr);
+  }
+
+  static void process_now(jack_nframes_t nframes, client* me) noexcept {
+    if (me->hooks_.process) me->hooks_.process(nframes, me->hooks_.process_user);
+  }
+  static void xrun_now(client* me) noexcept {
     me->xruns_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count
     if (me->hooks_.news) me->hooks_.news(me->hooks_.news_user);
-    return 0;
   }
-  static void on_shutdown(jack_status_t, const char*, void* self) noexcept {
-    no_cancel guard;
-    auto* me = static_cast<client*>(self);
+  static void shutdown_now(client* me) noexcept {
     me->lost_.store(true, std::memory_order_release);  // release: before the news wakes anyone
     if (me->hooks_.news) me->hooks_.news(me->hooks_.news_user);
   }
