@@ -49,7 +49,7 @@ class input_handoff {
   /// gate, so whatever it touches outlives it (shut() waits). Lock-free.
   template <class Wake>
   void produce(std::chrono::steady_clock::time_point now, double delta, std::span<const std::uint8_t> bytes,
-               Wake&& wake) noexcept {
+               Wake&& wake, std::int64_t frame = -1) noexcept {
     if (bytes.empty()) return;
     queue_.produce([&]() noexcept {
       if (!input_slot::fits(bytes.size(), max_sysex_)) {
@@ -58,7 +58,7 @@ class input_handoff {
         if (queue_.refuse()) wake(wake::report_overflow);
         return;
       }
-      const auto r = queue_.push([&](input_slot& s) noexcept { s.store(bytes, now, delta); },
+      const auto r = queue_.push([&](input_slot& s) noexcept { s.store(bytes, now, delta, frame); },
                                  [](input_slot&) noexcept {});  // drop_newest: never discards
       if (r.queued ? r.wake : r.report_overflow) wake(r.queued ? wake::deliver : wake::report_overflow);
     });
@@ -85,7 +85,7 @@ class input_handoff {
       const bool took = queue_.pop([&](input_slot& s) {
         try {
           if (s.unstored) unstored = true;
-          else if (auto m = s.to_message()) out.emplace(timed_message{std::move(*m), s.time, s.delta});
+          else if (auto m = s.to_message()) out.emplace(timed_message{std::move(*m), s.time, s.delta, s.frame});
         } catch (...) {  // bad_alloc copying a sysex out
           unstored = true;
         }

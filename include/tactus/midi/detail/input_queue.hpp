@@ -30,6 +30,7 @@ struct input_slot {
   std::vector<std::uint8_t> long_bytes;
   std::chrono::steady_clock::time_point time{};
   double delta = 0;
+  std::int64_t frame = -1;  // the JACK frame (native JACK backend), else -1
 
   /// Whether `n` bytes fit a slot under the sysex limit (the producer refuses the others).
   static bool fits(std::size_t n, std::size_t max_sysex_bytes) noexcept {
@@ -37,9 +38,11 @@ struct input_slot {
   }
 
   /// Producer: copies `bytes` in. Allocates only to grow long_bytes (see above).
-  void store(std::span<const std::uint8_t> bytes, std::chrono::steady_clock::time_point t, double d) noexcept {
+  void store(std::span<const std::uint8_t> bytes, std::chrono::steady_clock::time_point t, double d,
+             std::int64_t f = -1) noexcept {
     time = t;
     delta = d;
+    frame = f;
     unstored = false;
     if (bytes.size() <= inline_bytes.size()) {
       size = std::uint8_t(bytes.size());
