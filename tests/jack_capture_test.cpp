@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -49,6 +50,10 @@ class raw_sender {
   void probe(bool on) { probing_.store(on, std::memory_order_relaxed); }
   void send(int count) { to_send_.store(count, std::memory_order_release); }
   int sent() const { return sent_.load(std::memory_order_acquire); }
+  // steady_clock::now() when the last note was written (its cycle).
+  clock_type::time_point sent_at() const {
+    return clock_type::time_point(clock_type::duration(sent_at_.load(std::memory_order_acquire)));
+  }
   // Valid for the first sent() events.
   std::int64_t frame(int k) const { return frames_[std::size_t(k)]; }
   static int offset(int k, std::uint32_t period) { return int((37u * std::uint32_t(k) + 5u) % period); }
@@ -69,6 +74,7 @@ class raw_sender {
       const jack_midi_data_t note[3] = {0x90, jack_midi_data_t(k), 100};
       jack_midi_event_write(buf, jack_nframes_t(at), note, 3);
       self.frames_[std::size_t(k)] = std::int64_t(jack_last_frame_time(self.client_)) + at;
+      self.sent_at_.store(clock_type::now().time_since_epoch().count(), std::memory_order_relaxed);
       self.sent_.store(k + 1, std::memory_order_release);  // release: frames_[k] is written
     }
     return 0;
@@ -79,6 +85,7 @@ class raw_sender {
   std::atomic<bool> probing_{true};
   std::atomic<int> to_send_{0};
   std::atomic<int> sent_{0};
+  std::atomic<clock_type::rep> sent_at_{0};
   std::array<std::int64_t, max_events> frames_{};
 };
 
@@ -133,6 +140,18 @@ TEST_CASE("each event stamped with the frame it was written at, in order") {
   const auto t = cap.time_of(got.back().frame);
   CHECK(t < clock_type::now() + 1s);
   CHECK(t > clock_type::now() - 30s);
+  // Each event's own time: a cycle later is a period later, give or take the clock's estimate.
+  for (int k = 1; k < n; ++k) {
+    const auto dt = got[std::size_t(k)].usecs - got[std::size_t(k - 1)].usecs;
+    const auto df = got[std::size_t(k)].frame - got[std::size_t(k - 1)].frame;
+    INFO("note " << k << ": " << df << " frames, " << dt << " us");
+    CHECK(std::abs(double(dt) - double(df) * 1e6 / cap.sample_rate()) < 0.1 * double(df) * 1e6 / cap.sample_rate() + 2);
+  }
+  // On the steady clock, as the sender's own clock reading puts it.
+  CHECK(std::abs(std::chrono::duration<double>(got.back().time() - t).count()) < 0.01);
+  // within a cycle or two of the sender's reading of the steady clock in the cycle it wrote it
+  // (JACK2's own clock, CLOCK_MONOTONIC_RAW, is apart from it by NTP's slewing: 0.14 s on a VM up 9 h)
+  CHECK(std::abs(std::chrono::duration<double>(got.back().time() - tx.sent_at()).count()) < 0.05);
 }
 
 TEST_CASE("what does not fit the ring is counted in overflow, the first events kept") {

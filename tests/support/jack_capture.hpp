@@ -10,6 +10,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -32,7 +33,8 @@
 //   ... play ...
 //   for (const auto& e : cap.take()) use(e.frame, e.msg());
 //
-// Frames are 64-bit: the 32-bit JACK frame counter's wrap-around (after 24.8 h at 48 kHz) is
+// Each event also carries its time, on JACK's clock and on the steady clock (see
+// captured_event). Frames are 64-bit: the 32-bit JACK frame counter's wrap-around (after 24.8 h at 48 kHz) is
 // unfolded. A cycle that JACK runs twice (the same jack_last_frame_time) is dropped and counted in
 // repeated_cycles(), so that a copy never shows as an event. With jack_link.hpp:
 //
@@ -48,6 +50,15 @@ namespace tactus_tests {
 struct captured_event {
   /// Absolute JACK frame of the event: jack_last_frame_time() of its cycle + its offset.
   std::int64_t frame = 0;
+  /// The event's time on JACK's clock (jack_get_time(), microseconds): its cycle's start time plus
+  /// its offset at the cycle's rate (jack_get_cycle_times). Unlike frames, which jump after an
+  /// xrun, these follow the wall clock.
+  std::int64_t usecs = 0;
+  /// The same time on std::chrono::steady_clock, in microseconds. JACK2's clock on Linux is
+  /// CLOCK_MONOTONIC_RAW, not steady_clock's CLOCK_MONOTONIC: they part by NTP's slewing (tenths
+  /// of a second after hours of uptime, a few ppm more every second), so the offset between the
+  /// two is read in the very cycle of the event.
+  std::int64_t steady_usecs = 0;
   /// The event's size in bytes (more than bytes.size() for a long sysex, which is truncated).
   std::uint32_t size = 0;
   std::array<std::uint8_t, 8> bytes{};
@@ -58,6 +69,10 @@ struct captured_event {
     return tactus::midi::message::from_bytes(std::span<const std::uint8_t>(bytes.data(), size));
   }
   std::uint8_t status() const { return size ? bytes[0] : 0; }
+  /// The event's time on the steady clock.
+  std::chrono::steady_clock::time_point time() const {
+    return std::chrono::steady_clock::time_point(std::chrono::microseconds(steady_usecs));
+  }
 };
 
 struct jack_capture_options {
@@ -141,16 +156,22 @@ class jack_capture {
   /// The server's current frame count (jack_frame_time), unfolded like the events' frames as long
   /// as it is within 2^31 frames of the last cycle seen.
   std::int64_t frame_now() const { return unfold(jack_frame_time(client_)); }
-  /// `frame` in microseconds of JACK's clock (jack_frames_to_time; on Linux CLOCK_MONOTONIC, the
-  /// clock of std::chrono::steady_clock). Not from the realtime thread.
+  /// The time of `frame` on the steady clock: jack_frames_to_time, moved from JACK's clock to the
+  /// steady clock by their offset now (see captured_event::steady_usecs). Not from the realtime
+  /// thread.
   std::chrono::steady_clock::time_point time_of(std::int64_t frame) const {
     const jack_time_t us = jack_frames_to_time(client_, jack_nframes_t(std::uint64_t(frame)));
-    return std::chrono::steady_clock::time_point(std::chrono::microseconds(us));
+    const std::int64_t to_steady = steady_usecs_now() - std::int64_t(jack_get_time());
+    return std::chrono::steady_clock::time_point(std::chrono::microseconds(std::int64_t(us) + to_steady));
   }
   /// The raw client, for what this class does not wrap.
   jack_client_t* client() const { return client_; }
 
  private:
+  static std::int64_t steady_usecs_now() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
   std::int64_t unfold(jack_nframes_t f) const {
     const std::int64_t base = last_cycle_.load(std::memory_order_acquire);
     if (base < 0) return f;
@@ -177,6 +198,13 @@ class jack_capture {
     if (const auto lost = jack_midi_get_lost_event_count(buffer))
       self.lost_.store(self.lost_.load(std::memory_order_relaxed) + lost, std::memory_order_relaxed);
     const std::uint32_t n = jack_midi_get_event_count(buffer);
+    jack_nframes_t cycle_frames = 0;
+    jack_time_t cycle_usecs = 0, next_usecs = 0;
+    float period_usecs = 0;
+    const bool timed = jack_get_cycle_times(self.client_, &cycle_frames, &cycle_usecs, &next_usecs, &period_usecs) == 0;
+    const double usecs_per_frame = timed && nframes ? double(next_usecs - cycle_usecs) / nframes : 0.0;
+    // steady_clock - JACK's clock, now (two vDSO clock reads, no system call).
+    const std::int64_t to_steady = steady_usecs_now() - std::int64_t(jack_get_time());
     std::uint64_t head = self.head_.load(std::memory_order_relaxed);  // only we write it
     // acquire: take() has finished copying the slots before tail_.
     const std::uint64_t tail = self.tail_.load(std::memory_order_acquire);
@@ -189,6 +217,8 @@ class jack_capture {
       }
       captured_event& e = self.ring_[std::size_t(head % self.ring_.size())];
       e.frame = start + std::int64_t(ev.time);
+      e.usecs = std::int64_t(cycle_usecs) + std::llround(double(ev.time) * usecs_per_frame);
+      e.steady_usecs = e.usecs + to_steady;
       e.size = std::uint32_t(ev.size);
       std::memcpy(e.bytes.data(), ev.buffer, std::min(ev.size, e.bytes.size()));
       ++head;
