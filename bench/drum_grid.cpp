@@ -4,9 +4,10 @@
 // frame-stamped capture client (tests/support/jack_capture.hpp): through the native JACK
 // backend (api::jack), through RtMidi's JACK client (api::jack_rtmidi) and, as the floor, a
 // plain libjack client writing the ideal frames. A hat on every 16th and a kick on the beats,
-// odd 16ths swung. The grid offset of a note is its captured time minus its ideal grid time,
-// after a straight line (phase and rate) is fitted through all of a path's notes: the constant
-// latency and the server's frame rate against the steady clock drop out, what is left is jitter.
+// odd 16ths swung. The grid offset of a note is its captured time (from its frame) minus its
+// ideal grid time, after a straight line (phase and rate) is fitted through all of a path's notes
+// but the first step's (played as the run begins): the constant latency drops out, what is left
+// is jitter.
 // Prints one JSON object: per path, the grid offset p50/p99/max of its magnitude in
 // microseconds, the notes seen and expected.
 //
@@ -71,12 +72,13 @@ std::vector<tactus_tests::captured_event> drain(tactus_tests::jack_capture& cap)
   return cap.take();
 }
 
-// The frames of the Note Ons captured.
-std::vector<std::int64_t> note_on_frames(const std::vector<tactus_tests::captured_event>& events) {
-  std::vector<std::int64_t> frames;
+// The times of the Note Ons captured (microseconds of the steady clock, from their frames: see
+// jack_capture; times rather than frames, whose count jumps after an xrun).
+std::vector<std::int64_t> note_on_times(const std::vector<tactus_tests::captured_event>& events) {
+  std::vector<std::int64_t> times;
   for (const auto& e : events)
-    if (e.size == 3 && (e.bytes[0] & 0xF0) == 0x90 && e.bytes[2] > 0) frames.push_back(e.frame);
-  return frames;
+    if (e.size == 3 && (e.bytes[0] & 0xF0) == 0x90 && e.bytes[2] > 0) times.push_back(e.steady_usecs);
+  return times;
 }
 
 // The drum machine's player and sound, to an output on `backend`, for `bars` bars.
@@ -102,7 +104,7 @@ std::vector<std::int64_t> run_drum_machine(midi::api backend, const std::string&
   sound.close();
   extra["notes_played"] = sound.notes_played();
   if (player.error()) extra["error"] = player.error().message();
-  const auto frames = note_on_frames(drain(cap));
+  const auto frames = note_on_times(drain(cap));
   return frames;
 }
 
@@ -129,48 +131,50 @@ std::vector<std::int64_t> run_floor(tactus_bench::jack_floor& floor, double bpm,
   cap.take();
   floor.start(std::move(ev));
   while (!floor.done()) std::this_thread::sleep_for(10ms);
-  return note_on_frames(drain(cap));
+  return note_on_times(drain(cap));
 }
 
-// Grid offsets: each note's frame against the straight line through all of them over its grid
+// Grid offsets: each note's time against the straight line through all of them over its grid
 // position in steps (odd steps + swing). The first note is step 0; each note's step is the
-// nearest one at the nominal rate (a note off by half a step would be taken for its neighbour:
-// max_us says so).
-json summary(const std::vector<std::int64_t>& frames, double bpm, double swing, long expected, std::uint32_t rate) {
-  if (frames.size() < 2) return {{"notes_seen", frames.size()}, {"notes_expected", expected}};
-  const double fps = rate * 60.0 / (bpm * dm::steps_per_beat);
-  std::vector<double> x;
-  for (const auto f : frames) {
-    const double s = double(f - frames[0]) / fps;
+// nearest one at the nominal tempo (a note off by half a step would be taken for its neighbour:
+// max_us says so). The first step is played as the run begins, late by the wake-up (nothing
+// could schedule it ahead): it is left out, and shown as first_step_late_us.
+json summary(const std::vector<std::int64_t>& times, double bpm, double swing, long expected) {
+  if (times.size() < 2) return {{"notes_seen", times.size()}, {"notes_expected", expected}};
+  const double us_per_step = 60e6 / (bpm * dm::steps_per_beat);
+  std::vector<double> x, y;
+  for (const auto t : times) {
+    const double s = double(t - times[0]) / us_per_step;
     const auto n = std::int64_t(std::floor(s));  // step n, or n swung
-    const double frac = s - double(n);
     // Between step n (at n, or n + swing when odd) and step n + 1 (n + 1 + swing, or n + 1): the
     // midpoint is n + (1 + swing) / 2 either way.
-    const std::int64_t step = frac < (1 + swing) / 2 ? n : n + 1;
+    const std::int64_t step = s - double(n) < (1 + swing) / 2 ? n : n + 1;
+    if (step == 0) continue;
     x.push_back(double(step) + (step % 2 ? swing : 0.0));
+    y.push_back(double(t - times[0]));
   }
-  const double n = double(frames.size());
+  const double n = double(x.size());
   double mx = 0, my = 0;
-  for (std::size_t i = 0; i < frames.size(); ++i) mx += x[i], my += double(frames[i] - frames[0]);
+  for (std::size_t i = 0; i < x.size(); ++i) mx += x[i], my += y[i];
   mx /= n;
   my /= n;
   double sxy = 0, sxx = 0;
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    sxy += (x[i] - mx) * (double(frames[i] - frames[0]) - my);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    sxy += (x[i] - mx) * (y[i] - my);
     sxx += (x[i] - mx) * (x[i] - mx);
   }
   const double b = sxy / sxx, a = my - b * mx;
   std::vector<double> off;
-  for (std::size_t i = 0; i < frames.size(); ++i)
-    off.push_back(std::abs(double(frames[i] - frames[0]) - (a + b * x[i])) * 1e6 / rate);
+  for (std::size_t i = 0; i < x.size(); ++i) off.push_back(std::abs(y[i] - (a + b * x[i])));
   const auto p = tactus_bench::summarise(off);
-  return {{"notes_seen", frames.size()},
+  return {{"notes_seen", times.size()},
           {"notes_expected", expected},
           {"grid_offset_p50_us", rounded(p.p50, 1)},
           {"grid_offset_p99_us", rounded(p.p99, 1)},
           {"grid_offset_max_us", rounded(p.max, 1)},
-          {"fitted_frames_per_step", rounded(b, 3)},
-          {"nominal_frames_per_step", rounded(fps, 3)}};
+          {"first_step_late_us", rounded(-a, 1)},
+          {"fitted_step_us", rounded(b, 3)},
+          {"nominal_step_us", rounded(us_per_step, 3)}};
 }
 
 }  // namespace
@@ -210,11 +214,11 @@ int main(int argc, char** argv) try {
     std::fprintf(stderr, "drum_grid: %s, %ld bars\n", name, bars);
     json extra = json::object();
     paths[name] = summary(run_drum_machine(backend, std::string("dgrid-") + name, bpm, swing, bars, cap, extra), bpm,
-                          swing, expected, rate);
+                          swing, expected);
     paths[name].update(extra);
   }
   std::fprintf(stderr, "drum_grid: floor\n");
-  paths["floor"] = summary(run_floor(floor, bpm, swing, bars, cap), bpm, swing, expected, rate);
+  paths["floor"] = summary(run_floor(floor, bpm, swing, bars, cap), bpm, swing, expected);
 
   json j{
       {"bench", "drum_grid"},
