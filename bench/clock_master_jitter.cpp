@@ -81,6 +81,9 @@ std::vector<std::int64_t> run_tactus(midi::api backend, const std::string& clien
     for (const auto& e : drain(cap))
       if (e.status() == 0xF8) frames.push_back(e.frame);
     extra["pulses_sent"] = master.pulses_sent();
+    // What the output saw: pulses whose time had passed when handed over (sent at once), xruns.
+    extra["output_late"] = out.late();
+    extra["output_xruns"] = out.xruns();
   }
   return frames;
 }

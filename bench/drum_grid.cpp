@@ -103,6 +103,10 @@ std::vector<std::int64_t> run_drum_machine(midi::api backend, const std::string&
   io.run();
   sound.close();
   extra["notes_played"] = sound.notes_played();
+  // What the output saw: messages whose time had passed when handed over (sent at once), xruns.
+  extra["output_late"] = out->late();
+  extra["output_xruns"] = out->xruns();
+  extra["output_dropped"] = out->dropped();
   if (player.error()) extra["error"] = player.error().message();
   const auto frames = note_on_times(drain(cap));
   return frames;
