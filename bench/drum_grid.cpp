@@ -52,6 +52,9 @@ using tactus_bench::rounded;
 
 namespace {
 
+// output_options::lookahead of the tactus outputs (--lookahead).
+std::chrono::milliseconds lookahead = midi::output_options{}.lookahead;
+
 constexpr const char* grid_pattern = R"(
 kick:  X...X...X...X...
 hat:   xxxxxxxxxxxxxxxx
@@ -87,8 +90,8 @@ std::vector<std::int64_t> run_drum_machine(midi::api backend, const std::string&
   (void)drain(cap);  // what the previous path's output sent as it closed
   asio::io_context io;
   const auto ex = io.get_executor();
-  auto out = std::make_shared<midi::output>(ex, cap.port_name(),
-                                            midi::output_options{.backend = backend, .client_name = client});
+  auto out = std::make_shared<midi::output>(
+      ex, cap.port_name(), midi::output_options{.backend = backend, .client_name = client, .lookahead = lookahead});
   auto rx = tactus_tests::as_messages(cap);
   tactus_tests::link(*out, rx);
   const auto pat = dm::parse_pattern(grid_pattern, "grid");
@@ -196,7 +199,12 @@ int main(int argc, char** argv) try {
   app.add_option("--swing", swing, "swing of the odd 16ths, in steps")
       ->check(CLI::Range(0.0, 0.45))
       ->capture_default_str();
+  int lookahead_ms = int(lookahead.count());
+  app.add_option("--lookahead", lookahead_ms, "ms: how far ahead the tactus outputs get each message (output_options)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   tactus_bench::parse(app, argc, argv);
+  lookahead = std::chrono::milliseconds(lookahead_ms);
 
   const std::string load_before = loadavg();
   const long bars = std::max(1L, std::lround(seconds * bpm / 60.0 / 4.0));
@@ -229,6 +237,7 @@ int main(int argc, char** argv) try {
       {"jack_server", server ? server : "default"},
       {"sample_rate", rate},
       {"period_frames", period},
+      {"lookahead_ms", lookahead.count()},
       {"period_us", rounded(period * 1e6 / rate, 1)},
       {"bpm", bpm},
       {"swing_steps", swing},
