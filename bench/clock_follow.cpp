@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: BSL-1.0
 #include <tactus/midi/clock_estimator.hpp>
 
+#if defined(CLOCK_FOLLOW_JACK)
+#include "clock_follow_jack.hpp"
+#endif
+
 #include "support/cli.hpp"
 #include "support/json.hpp"
 
@@ -25,6 +29,19 @@
 // same tempo and phase figures for a steady clock with dropouts of 1..3 pulses.
 //
 //     cmake --build build/rel --target clock_follow && build/rel/bench/clock_follow
+//
+// --jack: on a real JACK server instead (it starts none; scripts/bench gives it a private dummy
+// server), jack_midi_clock (Debian: jack-midi-clock) is the master at an odd tempo with its
+// artificial jitter (-J, 5 %), and our clock_follower follows it through each backend at once,
+// the native one (frame stamps) and RtMidi's JACK client (stamped when its callback runs, half a
+// period of latency compensation), each on its own input and metronome. An independent capture
+// client (tests/support/jack_capture.hpp) stamps the master's pulses with their frames: a
+// straight line through them, scaled by the server's frame rate measured on the steady clock over
+// the run, is the master's tempo in wall-clock time and its beat grid. Per backend: the
+// metronome's tempo error at each beat from the third on (median, worst) and the phase error of
+// its beats against the master's grid (p50/p99/max):
+//
+//     JACK_DEFAULT_SERVER=bench-jack build/release/bench/clock_follow --jack --seconds 60
 
 namespace {
 
@@ -198,6 +215,8 @@ void run(adaptor& a, const std::vector<pulse>& pulses, const std::vector<segment
 
 int main(int argc, char** argv) {
   int runs = default_runs;
+  bool jack = false;
+  double seconds = 60, master_bpm = 97.3, jitter_percent = 5;
   CLI::App app{
       "clock_follow: how well the MIDI clock estimator follows a jittered 24 ppqn clock, beside the naive "
       "ways; prints one JSON object",
@@ -205,7 +224,31 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs, "runs per jitter level (each a tempo map and a steady clock with dropouts)")
       ->check(CLI::Range(1, 10'000))
       ->capture_default_str();
+  app.add_flag("--jack", jack, "on a JACK server: jack_midi_clock as the master, both backends following");
+  app.add_option("--seconds", seconds, "--jack: seconds of clock")
+      ->check(CLI::Range(5.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--bpm", master_bpm, "--jack: the master's tempo")
+      ->check(CLI::Range(30.0, 300.0))
+      ->capture_default_str();
+  app.add_option("--jitter", jitter_percent, "--jack: the master's artificial jitter (jack_midi_clock -J), percent")
+      ->check(CLI::Range(0.0, 20.0))
+      ->capture_default_str();
   tactus_bench::parse(app, argc, argv);
+  if (jack) {
+#if defined(CLOCK_FOLLOW_JACK)
+    try {
+      tactus_bench::print(clock_follow_jack::run(seconds, master_bpm, jitter_percent));
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "clock_follow: %s\n", e.what());
+      return 1;
+    }
+#else
+    std::fprintf(stderr, "clock_follow: built without MIDI and JACK: no --jack\n");
+    return 2;
+#endif
+  }
 
   const std::vector<segment> steps{{120, 16}, {140, 16}, {97.3, 16}, {133, 16}, {60, 16}, {174, 16}};
   const std::vector<segment> steady{{120, 64}};

@@ -183,7 +183,9 @@ std::map<std::pair<int, int>, int> count(const std::vector<timed>& got, bool ons
 }
 
 // No note left sounding, as a synth hears it (a note-off ends its key, CC 123 its channel), and
-// All Notes Off and Sustain off on both channels after the last note message.
+// All Notes Off and Sustain off on both channels after the last note-on (the output's panic ends
+// the notes of a port channel by channel: with both parts on one port, the drums' note-offs may
+// follow the bass channel's CC 123).
 void check_every_note_ended(const std::vector<timed>& got) {
   std::map<std::pair<int, int>, int> sounding;
   for (auto& m : got) {
@@ -195,8 +197,7 @@ void check_every_note_ended(const std::vector<timed>& got) {
   }
   std::erase_if(sounding, [](auto& kv) { return kv.second == 0; });
   CHECK(sounding.empty());
-  auto last_note =
-      std::find_if(got.rbegin(), got.rend(), [](auto& m) { return m.msg.is_note_on() || m.msg.is_note_off(); });
+  auto last_note = std::find_if(got.rbegin(), got.rend(), [](auto& m) { return m.msg.is_note_on(); });
   for (int ch : {9, 0})
     for (int cc : {123, 64}) {
       INFO("channel " << ch + 1 << " CC " << cc);

@@ -48,10 +48,17 @@ struct machine {
   machine(const char* name, double swing, tactus::bpm tempo = tactus::bpm{120})
       : metro((mc::reset(), io.get_executor()), tempo, tactus::meter{4}, tactus::subdivision{dm::steps_per_beat}),
         pattern(dm::builtin_pattern(name)),
-        sound(
-            metro, [this](const message& m) { drums_port.send(m); }, 9, [this](const message& m) { bass_port.send(m); },
-            0, std::nullopt, swing),
+        sound(metro, port_of(drums_port), 9, port_of(bass_port), 0, std::nullopt, swing),
         player(metro, pattern, sound, swing) {}
+
+  // A part's port on a recorder: scheduled notes recorded at the time asked for, the recorder's
+  // lookahead (5 ms).
+  static dm::port<mc> port_of(recorder& r) {
+    return {[&r](const message& m) { r.send(m); },
+            [&r](const message& m, mc::time_point t) { r.send_at(m, t); },
+            {},
+            std::chrono::nanoseconds(r.lookahead())};
+  }
 
   // The player first (it awaits the first tick), then the metronome.
   void start(long bars, bool paused = false) {
@@ -185,6 +192,17 @@ TEST_CASE("drum machine, internal clock: 4 bars with swing and a tempo change, e
     CHECK(filed == planned);
     check_offs_before_ons(drums);
     check_offs_before_ons(bass);
+    // Every note handed to the output's send_at one lookahead (5 ms) before its exact time, but
+    // the first step's, played as the run begins; none late.
+    for (const auto* port : {&dm.drums_port, &dm.bass_port}) {
+      CHECK(port->late() == 0);
+      for (const auto& e : port->events()) {
+        if (!(e.msg.is_note_on() || e.msg.is_note_off())) continue;
+        INFO(seconds(e.time) << " s " << e.msg.to_string() << ", handed over at " << seconds(e.queued) << " s");
+        CHECK(e.scheduled);
+        if (e.time > mc::time_point(100ms)) CHECK(std::abs(seconds(e.time) - seconds(e.queued) - 0.005) < 1e-6);
+      }
+    }
     CHECK(dm.drums_port.open_notes() == 0);  // before any panic: every note ended on its own
     CHECK(dm.bass_port.open_notes() == 0);
     dm.stop();
@@ -249,7 +267,7 @@ TEST_CASE(
   std::vector<std::pair<double, tactus::midi::transport_state>> changes;
   follower.on_state_change([&](tactus::midi::transport_state s) {
     changes.emplace_back(seconds(mc::now()), s);
-    if (s != tactus::midi::transport_state::playing) dm.sound.panic();  // as main.cpp does
+    if (s != tactus::midi::transport_state::playing) dm.player.stop_sounding();  // as main.cpp does
   });
   dm.start(0, /*paused=*/true);
   // 125 BPM: a pulse every 20 ms; arrivals within +-1 ms.

@@ -96,7 +96,7 @@ int main(int argc, char** argv) try {
   if (follower) {
     grid.status("on " + clock_in->port_name() + ": waiting for START");
     follower->on_state_change([&](midi::transport_state s) {
-      if (s != midi::transport_state::playing) sound.panic();  // STOP or a lost clock: every note ends
+      if (s != midi::transport_state::playing) player.stop_sounding();  // STOP or a lost clock: every note ends
       grid.status(s == midi::transport_state::playing ? "playing"
                   : s == midi::transport_state::lost  ? "clock lost: waiting for it"
                                                       : "stopped: waiting for START or CONTINUE");
@@ -122,7 +122,7 @@ int main(int argc, char** argv) try {
   sd.on_cleanup("close the clock's input", [&] {
     if (clock_in) clock_in->close();
   });
-  sd.on_cleanup("every note ended", [&] { sound.panic(); });
+  sd.on_cleanup("every note ended", [&] { player.stop_sounding(); });
   asio::co_spawn(io, sd.run(play()), tactus::rethrow);
   io.run();
   grid.finish();

@@ -7,6 +7,7 @@
 #include "pattern.hpp"
 #include "sound.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -56,10 +57,13 @@ inline std::shared_ptr<tactus::midi::output> open_output(asio::any_io_executor e
               : std::make_shared<midi::output>(ex, midi::virtual_port, o);
 }
 
-/// The sound's port for an output (none for a null one).
-inline port to_port(std::shared_ptr<tactus::midi::output> out) {
+/// The sound's port for an output (none for a null one): notes scheduled at their time with
+/// send_at, the output's own panic.
+inline port<std::chrono::steady_clock> to_port(std::shared_ptr<tactus::midi::output> out) {
   if (!out) return {};
-  return [out](const tactus::midi::message& m) { out->send(m); };
+  return {[out](const tactus::midi::message& m) { out->send(m); },
+          [out](const tactus::midi::message& m, std::chrono::steady_clock::time_point t) { out->send_at(m, t); },
+          [out] { out->panic(); }, std::chrono::nanoseconds(out->lookahead())};
 }
 
 }  // namespace drum_machine
