@@ -10,6 +10,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -177,7 +178,9 @@ class basic_follower {
         // as Link's examples do: alone it is the start time, with peers the next phase 0).
         st.requestBeatAtStartPlayingTime(0.0, q);
         session_.commit(st);
-        const auto start = from_link_time<Clock>(st.timeForIsPlaying());
+        // Nothing plays before beat 0: with peers it may fall after the start (quantized).
+        const auto start =
+            std::max(from_link_time<Clock>(st.timeForIsPlaying()), from_link_time<Clock>(st.timeAtBeat(0.0, q)));
         // A start a little in the past (heard late, from a peer) is played from its beat, late;
         // one longer ago (joining a session that plays) from now on.
         const auto tick =
