@@ -30,7 +30,7 @@
 //
 //     tactus::link::session link{io.get_executor(), tactus::bpm{120}};
 //     tactus::metronome m{io.get_executor(), tactus::bpm{120}};
-//     tactus::link::follower follow{link, m};
+//     tactus::link::follower follow{link, m, {.quantum = tactus::beats{4}}};
 //
 // Link's own clock on Linux is CLOCK_MONOTONIC_RAW; std::chrono::steady_clock is CLOCK_MONOTONIC,
 // which NTP may slew. Rather than convert between the two (sampling both, with the error of the
