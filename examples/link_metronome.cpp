@@ -104,6 +104,8 @@ int main(int argc, char** argv) try {
   if (!clock_out.empty()) {
     midi::output_options o;
     o.client_name = "tactus-link";
+    // The STOP sent at the end must leave before the port closes, on a loaded machine too.
+    o.close_drain = std::chrono::milliseconds(200);
     out.emplace(io.get_executor(), clock_out, o);
     master.emplace(io.get_executor(), *out, tempo);
     from_link.emplace(link, *master, tactus::link::midi_clock_out_options{.quantum = bar, .start_stop = start_stop});

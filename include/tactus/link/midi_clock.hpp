@@ -66,10 +66,12 @@ class basic_midi_clock_out {
       : session_(s), master_(master), options_(o), timer_(s.get_executor()), stop_(s.get_executor(), 1) {
     listener_ = session_.on_change([this](session_event) { timer_.cancel(); });
   }
+  /// Stops following; a clock it started is stopped (STOP), run() suspended or not.
   ~basic_midi_clock_out() {
     *alive_ = false;
     session_.remove(listener_);
     stop();
+    if (clocking_ && master_.running()) master_.stop();  // the master outlives the bridge
   }
   basic_midi_clock_out(const basic_midi_clock_out&) = delete;
   basic_midi_clock_out& operator=(const basic_midi_clock_out&) = delete;
