@@ -63,7 +63,12 @@ class basic_midi_clock_out {
   /// `s` and `master` must outlive the bridge and share its executor; the bridge runs the master
   /// (do not co_spawn master.run() yourself).
   basic_midi_clock_out(session_type& s, master_type& master, midi_clock_out_options o = {})
-      : session_(s), master_(master), options_(o), timer_(s.get_executor()), stop_(s.get_executor(), 1) {
+      : session_(s),
+        master_(master),
+        options_(o),
+        timer_(s.get_executor()),
+        stop_(s.get_executor(), 1),
+        master_done_(s.get_executor(), 1) {
     listener_ = session_.on_change([this](session_event) { timer_.cancel(); });
   }
   /// Stops following; a clock it started is stopped (STOP), run() suspended or not.
@@ -77,11 +82,12 @@ class basic_midi_clock_out {
   basic_midi_clock_out& operator=(const basic_midi_clock_out&) = delete;
 
   /// Follows the session until stop() or the terminal cancellation of this coroutine; then stops
-  /// the clock (STOP) if it runs. An error of the master (a send that failed) is rethrown here.
+  /// the clock if it runs and returns once its STOP has been sent (so a port closed after run()
+  /// returns has sent it). An error of the master (a send that failed) is rethrown here.
   /// Resumes on the executor.
   asio::awaitable<void> run() {
     stop_.reset();
-    struct on_exit {
+    struct on_exit {  // unwinding (an exception, or the frame destroyed with its io_context)
       basic_midi_clock_out* self;
       std::shared_ptr<const bool> alive;
       ~on_exit() {
@@ -90,6 +96,13 @@ class basic_midi_clock_out {
     } guard{this, alive_};
     using namespace tactus::detail::awaitable_operators;
     co_await (loop(alive_) || stop_.async_receive(asio::use_awaitable));
+    if (clocking_) {
+      // Cancelled or stopped: the STOP is still to be sent, and awaited, whatever cancelled us.
+      co_await asio::this_coro::reset_cancellation_state();
+      co_await asio::this_coro::throw_if_cancelled(false);
+      if (master_.running()) master_.stop();
+      if (clocking_) co_await master_done_.async_receive(tactus::detail::as_tuple(asio::use_awaitable));
+    }
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
 
@@ -139,11 +152,13 @@ class basic_midi_clock_out {
       offset_ = start_->beat;
       start_.reset();
       clocking_ = true;
+      master_done_.reset();
       master_.set_tempo(bpm(st.tempo()));  // its first pulses at the session's tempo already
       asio::co_spawn(session_.get_executor(), master_.run(),
                      [this, alive = std::shared_ptr<const bool>(alive_)](std::exception_ptr e) {
                        if (!*alive) return;
                        clocking_ = false;
+                       master_done_.try_send(std::error_code{}, 0);  // to run(), if it waits for the STOP
                        if (e) {
                          error_ = e;
                          stop();
@@ -193,6 +208,7 @@ class basic_midi_clock_out {
   midi_clock_out_options options_;
   asio::basic_waitable_timer<Clock> timer_;
   tactus::detail::channel<void(std::error_code, int)> stop_;
+  tactus::detail::channel<void(std::error_code, int)> master_done_;  // the master's run() ended
   typename session_type::listener_id listener_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<pending_start> start_;
