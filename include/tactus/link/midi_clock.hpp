@@ -193,10 +193,13 @@ class basic_midi_clock_out {
     const basic_timeline<Clock> shifted(t.tempo(), t.anchor_time(), t.anchor_beat() - beats(offset_));
     auto& m = master_.metronome();
     const auto& current = m.timeline();
-    const auto pulse = m.subdivision().tick_length();
+    // A follower of MIDI clock counts pulses: the grid is synced (every pulse is sent, those the
+    // new timeline puts in the past at once) unless the session's beats jumped by a beat or more
+    // (a beat requested elsewhere), where the pulses jump with them. A tempo change heard late
+    // (Link's report, or the next resync) moves the position by a fraction of a beat only.
     const auto moved = shifted.beat_at(now) - current.beat_at(now);
-    if (moved * 2 >= pulse || moved * -2 >= pulse) {
-      m.relocate(shifted, now);  // the session's beats jumped: the pulses jump with them
+    if (moved >= beats{1} || -moved >= beats{1}) {
+      m.relocate(shifted, now);
       return;
     }
     const auto off = shifted.time_at(shifted.anchor_beat()) - current.time_at(shifted.anchor_beat());
