@@ -7,8 +7,10 @@
 // port "tactus-master:out" for followers to connect to. Runs until Ctrl-C (SIGINT), SIGTERM or
 // --seconds (tactus::shutdown); STOP is sent either way, exit status 0. Every option is checked before a port is
 // opened: a bad one gets one line on stderr and exit status 2 (--help: usage on stdout); no MIDI
-// backend or no such port: one line, exit status 1.
+// backend or no such port: one line, exit status 1. The JACK server going away while it plays:
+// one line saying so, exit status 1 at once.
 #include <tactus/midi/clock_master.hpp>
+#include <tactus/midi/io_error.hpp>
 #include <tactus/midi/jack_messages.hpp>
 #include <tactus/rethrow.hpp>
 #include <tactus/shutdown.hpp>
@@ -21,6 +23,7 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <system_error>
 
 namespace midi = tactus::midi;
 
@@ -57,6 +60,13 @@ int main(int argc, char** argv) try {
   io.run();
   std::fprintf(stderr, "stopped after %lld pulses\n", static_cast<long long>(master.pulses_sent()));
   return sd.status();
+} catch (const std::system_error& e) {
+  // The JACK server went away (killed, crashed): one line, status 1 (see the README's "What
+  // happens when...").
+  if (e.code() == midi::io_errc::server_lost)
+    return std::fprintf(stderr, "clock_master: the JACK server went away\n"), 1;
+  std::fprintf(stderr, "clock_master: %s\n", e.what());
+  return 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "clock_master: %s\n", e.what());
   return 1;
