@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 // What the fault-injection tests (tests/fault_*_test.cpp, issue 12) share: an example run as a
@@ -121,6 +122,11 @@ class capture {
     std::lock_guard lock(mutex_);
     return got_.size();
   }
+  /// What arrived since the last take(), forgotten here.
+  std::vector<tactus::midi::message> take() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(got_, {});
+  }
   /// Waits until `n` messages arrived or `timeout` passed; returns how many arrived.
   std::size_t wait_for(std::size_t n, fault_clock::duration timeout) {
     const auto end = fault_clock::now() + timeout;
@@ -140,6 +146,20 @@ class capture {
   std::vector<tactus::midi::message> got_;
   RtMidiIn in_;  // last: destroyed (stopping its callback) before what the callback uses
 };
+
+/// The notes of `got` still sounding at its end: note-ons not followed by their note-off or by
+/// All Notes Off (CC 123) on their channel.
+inline std::size_t notes_left_sounding(const std::vector<tactus::midi::message>& got) {
+  std::map<std::pair<int, int>, int> sounding;
+  for (const auto& m : got) {
+    if (m.is_note_on()) ++sounding[{m.channel(), m.key()}];
+    if (m.is_note_off()) sounding[{m.channel(), m.key()}] = 0;
+    if (m.type() == tactus::midi::message_type::control_change && m.data1() == 123)
+      for (auto& [k, n] : sounding)
+        if (k.first == m.channel()) n = 0;
+  }
+  return std::size_t(std::count_if(sounding.begin(), sounding.end(), [](auto& kv) { return kv.second != 0; }));
+}
 
 /// A JACK server (dummy backend) of this test's own, under a unique name, through
 /// cmake/jack-server.sh; stopped (or found dead) at destruction.
