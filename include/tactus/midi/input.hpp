@@ -19,10 +19,12 @@
 #include <system_error>
 #include <utility>
 
-// The MIDI input bridge: messages from an RtMidi input port, handed from RtMidi's thread to an
-// Asio executor. The RtMidi callback only stamps the message with steady_clock::now(), copies it
-// into a preallocated bounded queue and, when the consumer needs waking, writes an eventfd once;
-// it never blocks, never locks and never resumes a coroutine. Consume on the executor:
+// The MIDI input bridge: messages from a MIDI input port, handed from the backend's thread to an
+// Asio executor. The backend's callback (JACK's process thread for the native JACK backend,
+// RtMidi's thread otherwise) only stamps the message (native JACK: with its frame and the time of
+// that frame; RtMidi: with steady_clock::now()), copies it into a preallocated bounded queue and,
+// when the consumer needs waking, writes an eventfd once; it never blocks, never locks and never
+// resumes a coroutine. Consume on the executor:
 //
 //   tactus::midi::input in(ctx.get_executor(), "circuit");        // port by name, any case
 //   for (;;) {
@@ -36,11 +38,17 @@
 //
 // When the queue is full the NEWEST message is dropped and counted; the error handler hears of it
 // (io_errc::queue_overflow). Invariant: arrived() == received() + dropped() + queued.
+// Native JACK backend, beside that: events of a repeated JACK cycle are dropped before they
+// arrive (repeated()), events JACK itself lost before our callback are counted (lost_in_backend(),
+// jack_midi_get_lost_event_count), and so are xruns; RtMidi's JACK client (api::jack_rtmidi)
+// sees none of these: what JACK loses there is invisible. When the JACK server goes away, what
+// was queued is still received, then every pending and later receive completes with
+// io_errc::server_lost, and the error handler hears it once.
 // An input nobody receives from keeps no work on its executor: io_context::run() returns.
 
 namespace tactus::midi {
 
-/// An RtMidi input port bridged to an executor.
+/// A MIDI input port bridged to an executor.
 ///
 /// Thread-safety: member functions must be called from the executor (a strand if run() runs on
 /// several threads), except the counters, which any thread may read. Handlers run there too.
@@ -108,7 +116,8 @@ class input {
   /// resumes on the input's executor). A message already queued completes at once (through a
   /// post). One receive at a time: a second one completes with asio::error::in_progress.
   /// Cancellation (terminal, partial or total) completes it with asio::error::operation_aborted
-  /// and loses no message. After close(), completes with operation_aborted once the queue is empty.
+  /// and loses no message. After close(), completes with operation_aborted once the queue is empty;
+  /// after the JACK server went away (native backend), with io_errc::server_lost.
   template <class CompletionToken>
   auto async_receive(CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, timed_message)>(
@@ -126,7 +135,9 @@ class input {
 
   /// Receives overflow (io_errc::queue_overflow, sysex_too_long, with the count) when the
   /// consumer next looks (a receive, try_receive, a delivery to the handler), malformed_message,
-  /// port_vanished, port_reconnected and backend errors, on the executor.
+  /// port_vanished, port_reconnected and backend errors, on the executor. Native JACK backend:
+  /// also io_errc::xrun and lost_in_backend (with the counts) and server_lost (once), as soon as
+  /// someone listens.
   void on_error(error_handler f) { impl_->set_error_handler(std::move(f)); }
 
   /// Messages RtMidi handed us. Any thread.
@@ -135,6 +146,14 @@ class input {
   std::uint64_t dropped() const noexcept { return impl_->dropped(); }
   /// Messages delivered to the consumer. Executor only.
   std::uint64_t received() const noexcept { return impl_->received(); }
+  /// Native JACK backend: events of repeated JACK cycles, dropped (not in arrived()). Any thread.
+  std::uint64_t repeated() const noexcept { return impl_->repeated(); }
+  /// Native JACK backend: events JACK lost before they reached us (not in arrived()). Any thread.
+  std::uint64_t lost_in_backend() const noexcept { return impl_->lost_in_backend(); }
+  /// Native JACK backend: xruns reported to our client. Any thread.
+  std::uint64_t xruns() const noexcept { return impl_->xruns(); }
+  /// True once the JACK server went away (native JACK backend). Any thread.
+  bool server_lost() const noexcept { return impl_->server_lost(); }
 
  private:
   std::shared_ptr<detail::input_impl> impl_;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 // What an input delivers (timed_message) and how it is opened (input_options): the public types
@@ -14,13 +15,19 @@
 
 namespace tactus::midi {
 
-/// A received message with its arrival time.
+/// A received message with its time.
 struct timed_message {
   message msg;
-  /// steady_clock::now() taken in RtMidi's callback, as early as we can see the message.
+  /// Native JACK backend: the time of the message's frame (`frame` converted to steady_clock,
+  /// which on Linux is JACK's clock), whenever in the period it was sent. RtMidi backends:
+  /// steady_clock::now() taken in RtMidi's callback, as early as we can see the message (for
+  /// RtMidi's JACK client, when its process callback ran: a period's resolution).
   std::chrono::steady_clock::time_point time;
-  /// RtMidi's time since the previous message of this port, in seconds (0 for the first).
+  /// The time since the previous message of this port, in seconds (0 for the first).
   double delta_seconds = 0;
+  /// Native JACK backend: the JACK frame of the message (the cycle's jack_last_frame_time plus
+  /// its offset in the cycle, widened to 64 bits). -1 on the other backends.
+  std::int64_t frame = -1;
 };
 
 struct input_options {

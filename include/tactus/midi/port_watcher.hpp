@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -79,6 +80,14 @@ inline std::optional<port_change> diff_ports(const std::vector<std::string>& bef
 template <class RtMidiT>
 std::function<std::vector<std::string>()> port_lister(api backend, const std::string& client_name) {
   auto c = std::make_shared<rtmidi_client<RtMidiT>>(open_client<RtMidiT>(backend, client_name));
+  if (c->native()) {  // a libjack client of its own, never activated: it only lists
+    auto jc = std::make_shared<jack::client>(client_name);
+    return [jc] {
+      auto names = jack::list_ports(jc->get(), std::is_same_v<RtMidiT, RtMidiIn>);
+      if (jc->server_lost()) throw std::runtime_error("tactus::midi: listing MIDI ports: the JACK server went away");
+      return names;
+    };
+  }
   return [c] {
     auto names = port_names(*c->midi);
     c->errors->take_or_throw("listing MIDI ports");

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include <tactus/detail/signal_blocker.hpp>
+#include <tactus/midi/jack/client.hpp>
 #include <tactus/midi/jack_messages.hpp>
 #include <tactus/midi/rtmidi_close.hpp>
 
@@ -18,7 +20,8 @@
 #include <utility>
 #include <vector>
 
-// Finding MIDI ports: which RtMidi backend to use (ALSA sequencer or JACK), listing input and
+// Finding MIDI ports: which backend to use (RtMidi's ALSA sequencer, tactus's native JACK
+// backend, or RtMidi's JACK client), listing input and
 // output port names, and opening a port by a case-insensitive piece of its name. input.hpp and
 // output.hpp build on this; use it directly to show the user what is there:
 //
@@ -26,14 +29,22 @@
 //
 // (with no MIDI backend at all, no JACK server and no ALSA sequencer, it throws backend_unavailable)
 //
-// Every function here creates a short-lived RtMidi client: call them from any thread, but not
-// from a realtime thread (they allocate and talk to the MIDI server).
+// Every function here creates a short-lived client (RtMidi's, or a libjack client for the native
+// JACK backend): call them from any thread, but not from a realtime thread (they allocate and
+// talk to the MIDI server). Clients are created with every signal blocked in the calling thread
+// (tactus/detail/signal_blocker.hpp), so the threads RtMidi and libjack start never take SIGINT.
 
 namespace tactus::midi {
 
-/// The RtMidi backend. `automatic` tries the ALSA sequencer, then JACK, and takes the first that
+/// The MIDI backend. `automatic` tries the ALSA sequencer, then JACK, and takes the first that
 /// works (a JACK server must be running for JACK to count as working).
-enum class api { automatic, alsa, jack };
+///  - alsa: RtMidi's ALSA sequencer client.
+///  - jack: tactus's native libjack backend: input stamped with its frame, output written at the
+///    frame of its time (output::send_at), xruns, lost events and server loss reported.
+///  - jack_rtmidi: RtMidi's own JACK client, kept for comparison (bench/): what it receives is
+///    stamped when its process callback runs, what it sends lands at frame 0 of the next period
+///    (send_at included); a dead server makes its send spin (see output::send).
+enum class api { automatic, alsa, jack, jack_rtmidi };
 
 /// Selects opening a virtual port (one that other programs connect to) instead of an existing one.
 struct virtual_port_t {
@@ -45,6 +56,7 @@ constexpr std::string_view to_string(api a) noexcept {
   switch (a) {
     case api::alsa: return "alsa";
     case api::jack: return "jack";
+    case api::jack_rtmidi: return "jack_rtmidi";
     default: return "automatic";
   }
 }
@@ -138,12 +150,18 @@ struct rtmidi_deleter {
 };
 
 /// An RtMidiIn or RtMidiOut whose errors go to `errors` (declared first: it outlives the client),
-/// closed safely. Reset `midi` before replacing the whole client.
+/// closed safely. Reset `midi` before replacing the whole client. For the native JACK backend
+/// (backend == api::jack) `midi` stays empty: the caller opens a jack::input_port or
+/// jack::output_port instead.
 template <class RtMidiT>
 struct rtmidi_client {
   std::unique_ptr<rtmidi_errors> errors = std::make_unique<rtmidi_errors>();
   std::unique_ptr<RtMidiT, rtmidi_deleter> midi;
   api backend = api::automatic;
+  bool native() const noexcept { return backend == api::jack; }
+  /// An RtMidi client is open, or the native backend was chosen.
+  bool usable() const noexcept { return midi != nullptr || native_ok; }
+  bool native_ok = false;
 };
 
 inline std::string lower(std::string_view s) {
@@ -154,6 +172,7 @@ inline std::string lower(std::string_view s) {
 
 template <class RtMidiT>
 inline RtMidiT* construct_rtmidi(RtMidi::Api a, const std::string& client_name) {
+  tactus::detail::signal_blocker blocked;  // RtMidi's (and libjack's) threads start with every signal blocked
   if constexpr (std::is_same_v<RtMidiT, RtMidiIn>) return new RtMidiIn(a, client_name, 100);
   else return new RtMidiOut(a, client_name);
 }
@@ -173,7 +192,12 @@ rtmidi_client<RtMidiT> try_backend(api which, const std::string& client_name, st
       return c;
     }
   }
-  if (which == api::jack) {
+  if (which == api::jack) {  // native: a server answering is all it takes
+    if (auto problem = jack_server_problem(client_name + "-probe")) attempts.push_back("jack: " + *problem);
+    else c.native_ok = true;
+    return c;
+  }
+  if (which == api::jack_rtmidi) {
     // Ask libjack first whether a server answers, its messages captured: RtMidi's JACK client,
     // when none does, prints libjack's lines and its own warning to stderr before we could set
     // its error callback (and RtMidi 5.0.0's JACK output leaks its ring buffers).
@@ -192,7 +216,7 @@ rtmidi_client<RtMidiT> try_backend(api which, const std::string& client_name, st
     auto errs = c.errors->take();
     if (!errs.empty()) {
       std::string why = errs.front().text;
-      if (which == api::jack) {
+      if (which == api::jack_rtmidi) {
         const char* server = std::getenv("JACK_DEFAULT_SERVER");
         why += std::string(" (JACK server \"") + (server ? server : "default") + "\")";
       }
@@ -217,9 +241,26 @@ rtmidi_client<RtMidiT> open_client(api requested, const std::string& client_name
       requested == api::automatic ? std::vector<api>{api::alsa, api::jack} : std::vector<api>{requested};
   for (auto which : order) {
     auto c = try_backend<RtMidiT>(which, client_name, attempts);
-    if (c.midi) return c;
+    if (c.usable()) return c;
   }
   throw backend_unavailable(std::move(attempts));
+}
+
+inline std::vector<std::string> port_names(RtMidi& midi);
+
+/// The port names of `c`: through RtMidi, or (native) through a libjack client of its own.
+template <class RtMidiT>
+std::vector<std::string> port_names(rtmidi_client<RtMidiT>& c) {
+  if (c.native()) return jack::list_ports(std::is_same_v<RtMidiT, RtMidiIn>);
+  return port_names(*c.midi);
+}
+
+/// The first of `names` containing `wanted`, ignoring case; throws port_not_found.
+inline std::string match_port(const std::vector<std::string>& names, std::string_view wanted, std::string_view kind) {
+  const auto key = lower(wanted);
+  for (auto& n : names)
+    if (lower(n).find(key) != std::string::npos) return n;
+  throw port_not_found(std::string(wanted), kind, names);
 }
 
 inline std::vector<std::string> port_names(RtMidi& midi) {
@@ -252,13 +293,13 @@ inline api available_api(api requested = api::automatic) {
 /// Throws backend_unavailable when no backend works.
 inline std::vector<std::string> input_ports(api backend = api::automatic) {
   auto c = detail::open_client<RtMidiIn>(backend, "tactus-probe");
-  return detail::port_names(*c.midi);
+  return detail::port_names(c);
 }
 
 /// Names of the MIDI output ports (destinations we can write to). As input_ports().
 inline std::vector<std::string> output_ports(api backend = api::automatic) {
   auto c = detail::open_client<RtMidiOut>(backend, "tactus-probe");
-  return detail::port_names(*c.midi);
+  return detail::port_names(c);
 }
 
 /// The first input port whose name contains `wanted`, ignoring case ("circuit" finds
@@ -267,13 +308,13 @@ inline std::vector<std::string> output_ports(api backend = api::automatic) {
 /// backend_unavailable. Thread-safe: yes. Realtime-safe: no.
 inline std::string find_input_port(std::string_view wanted, api backend = api::automatic) {
   auto c = detail::open_client<RtMidiIn>(backend, "tactus-probe");
-  return c.midi->getPortName(detail::find_port(*c.midi, wanted, "input"));
+  return detail::match_port(detail::port_names(c), wanted, "input");
 }
 
 /// As find_input_port(), for output ports.
 inline std::string find_output_port(std::string_view wanted, api backend = api::automatic) {
   auto c = detail::open_client<RtMidiOut>(backend, "tactus-probe");
-  return c.midi->getPortName(detail::find_port(*c.midi, wanted, "output"));
+  return detail::match_port(detail::port_names(c), wanted, "output");
 }
 
 }  // namespace tactus::midi

@@ -70,7 +70,7 @@ class input_handoff {
   /// gate, so whatever it touches outlives it (shut() waits). Lock-free.
   template <class Wake>
   void produce(std::chrono::steady_clock::time_point now, double delta, std::span<const std::uint8_t> bytes,
-               Wake&& wake) noexcept {
+               Wake&& wake, std::int64_t frame = -1) noexcept {
     if (bytes.empty()) return;
     queue_.produce([&]() noexcept {
       if (!input_slot::fits(bytes.size(), max_sysex_)) {
@@ -88,7 +88,7 @@ class input_handoff {
       const auto r = queue_.push(
           [&](input_slot& s) noexcept {
             // relaxed: a count of bytes, read as a snapshot; nothing else rides on it.
-            if (const auto grew = s.store(bytes, now, delta)) held_.fetch_add(grew, std::memory_order_relaxed);
+            if (const auto grew = s.store(bytes, now, delta, frame)) held_.fetch_add(grew, std::memory_order_relaxed);
           },
           [](input_slot&) noexcept {});  // drop_newest: never discards
       if (!r.queued && sysex) queued_sysex_.fetch_sub(bytes.size(), std::memory_order_relaxed);  // see reserve()
@@ -117,7 +117,7 @@ class input_handoff {
       const bool took = queue_.pop([&](input_slot& s) {
         try {
           if (s.unstored) unstored = true;
-          else if (auto m = s.to_message()) out.emplace(timed_message{std::move(*m), s.time, s.delta});
+          else if (auto m = s.to_message()) out.emplace(timed_message{std::move(*m), s.time, s.delta, s.frame});
         } catch (...) {  // bad_alloc copying a sysex out
           unstored = true;
         }

@@ -48,8 +48,10 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
         opts_(std::move(opts)),
         handoff_(opts_.capacity, opts_.max_sysex_bytes, opts_.max_queued_sysex_bytes),
         wake_(ex_),
-        port_(std::make_shared<input_port>(ex_, opts_, &input_impl::rtmidi_callback, this,
-                                           [this](std::error_code e, const std::string& what) { report(e, what); })) {}
+        port_(std::make_shared<input_port>(
+            ex_, opts_, &input_impl::rtmidi_callback, this,
+            [this](std::error_code e, const std::string& what) { report(e, what); },
+            input_port::native_hooks{&input_impl::native_event, &input_impl::native_news})) {}
 
   ~input_impl() { close(); }
 
@@ -63,6 +65,10 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
   std::uint64_t arrived() const noexcept { return handoff_.arrived(); }
   std::uint64_t dropped() const noexcept { return handoff_.dropped(); }
   std::uint64_t received() const noexcept { return handoff_.received(); }
+  std::uint64_t repeated() const noexcept { return port_->native() ? port_->native()->repeated() : 0; }
+  std::uint64_t lost_in_backend() const noexcept { return port_->native() ? port_->native()->lost_in_backend() : 0; }
+  std::uint64_t xruns() const noexcept { return port_->native() ? port_->native()->xruns() : 0; }
+  bool server_lost() const noexcept { return port_->server_lost(); }
 
   void set_message_handler(message_handler f) {
     handler_ = std::move(f);
@@ -74,7 +80,9 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
 
   std::optional<timed_message> try_receive() {
     report_overflow();
-    return pop();
+    auto m = pop();
+    if (!m) report_lost();
+    return m;
   }
 
   template <class Handler>
@@ -93,6 +101,11 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
     }
     if (closed_) {
       op->complete(asio::error::operation_aborted, {}, completion::post);
+      return;
+    }
+    if (server_lost()) {  // after what was queued (taken above), every receive fails
+      report_lost();
+      op->complete(make_error_code(io_errc::server_lost), {}, completion::post);
       return;
     }
     op->on_cancellation([w = weak_from_this()] {
@@ -126,6 +139,19 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
     self->handoff_.produce(now, delta, std::span<const std::uint8_t>(bytes->data(), bytes->size()),
                            [self](input_handoff::wake) { self->wake_.signal(); });
   }
+
+  // --- JACK's threads (native backend) --------------------------------------------------------
+
+  static void native_event(void* user, std::int64_t frame, std::chrono::steady_clock::time_point t, double delta,
+                           std::span<const std::uint8_t> bytes) noexcept {
+    auto* self = static_cast<input_impl*>(user);
+    self->handoff_.produce(
+        t, delta, bytes, [self](input_handoff::wake) { self->wake_.signal(); }, frame);
+  }
+
+  // An xrun, lost events, a repeated cycle or the server gone: wake the executor, which looks
+  // at the counters (report_news). The eventfd stays open until the JACK client is closed.
+  static void native_news(void* user) noexcept { static_cast<input_impl*>(user)->wake_.signal(); }
 
   // --- the executor ---------------------------------------------------------------------------
 
@@ -178,6 +204,13 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
       auto m = pop();
       if (!m) {
         if (closed_) return;
+        if (server_lost()) {  // the queue is empty: the pending receive fails, nothing more comes
+          report_lost();
+          if (waiter_)
+            std::exchange(waiter_, nullptr)->complete(make_error_code(io_errc::server_lost), {}, completion::dispatch);
+          port_->stop_following();
+          return;
+        }
         if (handoff_.arm()) continue;  // a push slipped in before the flag was cleared
         wait_for_wake();
         return;
@@ -221,7 +254,30 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
     if (on_error_) on_error_(e, what);
   }
 
+  // The server's going away, once; and the native backend's news (see report_overflow).
+  void report_lost() {
+    report_news();
+    if (!server_lost() || lost_reported_) return;
+    lost_reported_ = true;
+    report(io_errc::server_lost, "the JACK server went away: " + port_name() + " receives nothing more");
+  }
+
+  void report_news() {
+    const auto* n = port_->native();
+    if (!n) return;
+    if (const auto x = n->xruns(); x != reported_xruns_) {
+      report(io_errc::xrun, std::to_string(x - reported_xruns_) + " JACK xrun(s) (" + std::to_string(x) + " so far)");
+      reported_xruns_ = x;
+    }
+    if (const auto l = n->lost_in_backend(); l != reported_lost_) {
+      report(io_errc::lost_in_backend,
+             std::to_string(l - reported_lost_) + " MIDI events lost inside JACK (" + std::to_string(l) + " so far)");
+      reported_lost_ = l;
+    }
+  }
+
   void report_overflow() {
+    report_news();
     const auto o = handoff_.take_overflow();
     if (o.too_long)
       report(io_errc::sysex_too_long, std::to_string(o.too_long) + " sysex longer than " +
@@ -243,6 +299,9 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
   bool quiet_check_ = false;  // went_quiet()'s check is posted
   std::uint64_t asked_ = 0;   // receives started: see went_quiet()
   bool closed_ = false;
+  bool lost_reported_ = false;
+  std::uint64_t reported_xruns_ = 0;
+  std::uint64_t reported_lost_ = 0;
   std::unique_ptr<pending_op<timed_message>> waiter_;
   message_handler handler_;
   std::uint64_t handler_generation_ = 0;  // counts set_message_handler calls (see call_handler)

@@ -33,6 +33,7 @@ struct input_slot {
   std::vector<std::uint8_t> long_bytes;
   std::chrono::steady_clock::time_point time{};
   double delta = 0;
+  std::int64_t frame = -1;  // the JACK frame (native JACK backend), else -1
 
   /// Whether `n` bytes fit a slot under the sysex limit (the producer refuses the others).
   static bool fits(std::size_t n, std::size_t max_sysex_bytes) noexcept {
@@ -43,9 +44,11 @@ struct input_slot {
 
   /// Producer: copies `bytes` in. Allocates only to grow long_bytes (see above). Returns by how
   /// many bytes the buffer's capacity grew.
-  std::size_t store(std::span<const std::uint8_t> bytes, std::chrono::steady_clock::time_point t, double d) noexcept {
+  std::size_t store(std::span<const std::uint8_t> bytes, std::chrono::steady_clock::time_point t, double d,
+                    std::int64_t f = -1) noexcept {
     time = t;
     delta = d;
+    frame = f;
     unstored = false;
     if (!is_long(bytes.size())) {
       size = std::uint8_t(bytes.size());
