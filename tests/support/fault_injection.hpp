@@ -169,20 +169,23 @@ class private_jack {
       : name_("tactus-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(++count_)),
         dir_(scratch_dir("fault_jack") / name_) {
     std::filesystem::create_directories(dir_);
-    const auto cmd = std::string("sh ") + TACTUS_JACK_SERVER_SH + " start " + name_ + " " + dir_.string() +
-                     (std::getenv("TACTUS_JACK_NO_REALTIME") ? " --no-realtime" : "") + " >/dev/null 2>&1";
-    up_ = std::system(cmd.c_str()) == 0;
+    up_ = script("start") == 0;
   }
   ~private_jack() {
-    const auto cmd =
-        std::string("sh ") + TACTUS_JACK_SERVER_SH + " stop " + name_ + " " + dir_.string() + " >/dev/null 2>&1";
-    [[maybe_unused]] const int rc = std::system(cmd.c_str());
+    stop();
+    // A jackd killed with SIGKILL leaves its entry in JACK's shared server registry (8 entries
+    // for the whole machine, reclaimed only by a server of the same name): after a few kills no
+    // server could start any more, the fixture's and other users' included ("Too many servers
+    // already active"). A server of the same name, started and stopped gracefully, frees it.
+    if (killed_ && script("start") == 0) stop();
   }
   private_jack(const private_jack&) = delete;
   private_jack& operator=(const private_jack&) = delete;
 
   bool up() const noexcept { return up_; }
   const std::string& name() const noexcept { return name_; }
+  /// jackd's output (why it did not start, what it said when killed).
+  std::string log() const { return (dir_ / "jackd.log").string(); }
   /// The environment a client of this server runs with.
   std::map<std::string, std::string> env() const {
     return {{"JACK_DEFAULT_SERVER", name_}, {"JACK_NO_START_SERVER", "1"}, {"JACK_NO_AUDIO_RESERVATION", "1"}};
@@ -195,19 +198,44 @@ class private_jack {
   /// SIGKILL to jackd (the child of jack-server.sh's `timeout` wrapper): no goodbye to its
   /// clients, as when it crashes. Returns false if it could not be found.
   bool kill() {
-    std::ifstream pidfile(dir_ / "jackd.pid");
-    pid_t wrapper = 0;
-    if (!(pidfile >> wrapper)) return false;
-    std::ifstream children("/proc/" + std::to_string(wrapper) + "/task/" + std::to_string(wrapper) + "/children");
-    pid_t jackd = 0;
-    if (!(children >> jackd)) return false;
-    return ::kill(jackd, SIGKILL) == 0;
+    const auto [wrapper, jackd] = pids();
+    killed_ = jackd > 0 && ::kill(jackd, SIGKILL) == 0;
+    return killed_;
   }
 
  private:
+  // The `timeout` wrapper jack-server.sh started (its pid file) and jackd, its child.
+  std::pair<pid_t, pid_t> pids() const {
+    std::ifstream pidfile(dir_ / "jackd.pid");
+    pid_t wrapper = 0, jackd = 0;
+    if (!(pidfile >> wrapper)) return {0, 0};
+    std::ifstream children("/proc/" + std::to_string(wrapper) + "/task/" + std::to_string(wrapper) + "/children");
+    if (!(children >> jackd)) jackd = 0;
+    return {wrapper, jackd};
+  }
+
+  // TERM to jackd itself (it exits in a tenth of a second), then the wrapper's end; the script's
+  // stop (a scan of every process for leftovers, seconds) only when that did not do it.
+  void stop() {
+    const auto [wrapper, jackd] = pids();
+    if (jackd > 0) ::kill(jackd, SIGTERM);
+    const auto end = fault_clock::now() + std::chrono::seconds(3);
+    while (wrapper > 0 && ::kill(wrapper, 0) == 0 && fault_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (wrapper > 0 && ::kill(wrapper, 0) == 0) script("stop");
+    std::filesystem::remove(dir_ / "jackd.pid");
+  }
+
+  int script(const char* action) const {
+    const auto cmd = std::string("sh ") + TACTUS_JACK_SERVER_SH + " " + action + " " + name_ + " " + dir_.string() +
+                     (std::getenv("TACTUS_JACK_NO_REALTIME") ? " --no-realtime" : "") + " >/dev/null 2>&1";
+    return std::system(cmd.c_str());
+  }
+
   std::string name_;
   std::filesystem::path dir_;
   bool up_ = false;
+  bool killed_ = false;
   static inline int count_ = 0;
 };
 
