@@ -10,6 +10,7 @@
 #include <tactus/testing/manual_clock.hpp>
 
 #include "support/catch.hpp"
+#include "support/sanitizers.hpp"
 #include "support/virtual_metronome.hpp"
 
 #include <chrono>
@@ -21,6 +22,16 @@
 using namespace std::chrono_literals;
 using tactus::beats;
 using tactus::bpm;
+
+namespace {
+// 24 hours; 3 under the sanitizers, whose metronome runs ten times slower (CI's time: the
+// 24-hour run is the dev preset's and Debian 13's).
+#if defined(TACTUS_TEST_SANITIZED)
+constexpr auto simulated = std::chrono::hours(3);
+#else
+constexpr auto simulated = std::chrono::hours(24);
+#endif
+}  // namespace
 
 TEST_CASE("soak: 24 virtual hours at 300 BPM with random tempo changes and every deadline exact") {
   mc::reset();
@@ -64,12 +75,14 @@ TEST_CASE("soak: 24 virtual hours at 300 BPM with random tempo changes and every
   });
   runner r;
   r.start(io, m);
-  while (mc::now().time_since_epoch() < 24h) step(io, m);
-  std::printf("figure: soak: %lld beats in 24 virtual hours, %lld tempo changes, last beat at %lld ns\n",
-              static_cast<long long>(count), static_cast<long long>(changes), static_cast<long long>(last_ns));
+  while (mc::now().time_since_epoch() < simulated) step(io, m);
+  const auto hours = std::chrono::duration_cast<std::chrono::hours>(simulated).count();
+  std::printf("figure: soak: %lld beats in %lld virtual hours, %lld tempo changes, last beat at %lld ns\n",
+              static_cast<long long>(count), static_cast<long long>(hours), static_cast<long long>(changes),
+              static_cast<long long>(last_ns));
   CHECK(mismatches == 0);
-  CHECK(count > 24 * 3600 * 240 / 60);  // at least 240 BPM all along
-  CHECK(changes > 400);
+  CHECK(count > hours * 3600 * 240 / 60);  // at least 240 BPM all along
+  CHECK(changes > hours * 16);
   CHECK(m.late_count() == 0);
   CHECK(m.skipped_count() == 0);
   m.stop();
