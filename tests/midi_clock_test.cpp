@@ -169,7 +169,8 @@ struct follower_side {
 };
 
 // A master beat pulse: its song position in beats, when it was due on the master's grid, when
-// the master woke to send it (before it left) and when it had been sent.
+// the master woke to send it (before it left) and when it left. The master on a midi::output
+// hands each pulse over one pulse ahead (a scheduled output): it leaves at its grid time.
 struct sent_beat {
   std::int64_t beat;
   clock_type::time_point scheduled;
@@ -177,11 +178,18 @@ struct sent_beat {
   clock_type::time_point sent;
 };
 
-// Records the master's beat pulses (every 24th CLOCK), just after each left.
+// Records the master's beat pulses (every 24th CLOCK) as each is handed over: tick 0 of a run
+// sends its pulse at once, every tick hands over the next pulse for its grid time.
 void record_beats(clock_master& master, std::vector<sent_beat>& out) {
+  static_assert(clock_master::scheduled);
   master.metronome().on_tick([&master, &out](const tactus::tick& b) {
-    const auto pulse = master.position() - 1;
-    if (pulse % pulses_per_beat == 0) out.push_back({pulse / pulses_per_beat, b.scheduled, b.fired, clock_type::now()});
+    const auto ahead = master.position() - 1;  // handed over just now
+    if (b.index == 0 && (ahead - 1) % pulses_per_beat == 0)
+      out.push_back({(ahead - 1) / pulses_per_beat, b.scheduled, b.fired, clock_type::now()});
+    if (ahead % pulses_per_beat == 0) {
+      const auto due = master.metronome().time_at(b.position + master.metronome().subdivision().tick_length());
+      out.push_back({ahead / pulses_per_beat, due, b.fired, due});
+    }
   });
 }
 

@@ -220,7 +220,7 @@ TEST_CASE("xruns are counted and reported to the input's error handler") {
   in.on_error([&](std::error_code ec, const std::string&) { errors.push_back(ec); });
   in.on_message([](const timed_message&) {});
   const auto end = clock_type::now() + 10s;
-  while (in.xruns() == 0 && clock_type::now() < end) {
+  while ((in.xruns() == 0 || out.xruns() == 0) && clock_type::now() < end) {
     slow.stall(100ms);  // the whole graph misses its deadline
     io.restart();
     io.run_for(200ms);
@@ -233,4 +233,33 @@ TEST_CASE("xruns are counted and reported to the input's error handler") {
   std::printf("figure: %llu xrun(s) seen by the input, %llu by the output\n", (unsigned long long)in.xruns(),
               (unsigned long long)out.xruns());
   in.on_message(nullptr);
+}
+
+TEST_CASE("RtMidi's JACK client stays available: its send_at is a timer, written at frame 0 of a period") {
+  asio::io_context io;
+  raw_client rx("frames-rtm-rx", true);
+  output_options o;
+  o.client_name = "frames-rtm";
+  o.backend = api::jack_rtmidi;
+  output out(io.get_executor(), "frames-rtm-rx:in", o);
+  CHECK(out.backend() == api::jack_rtmidi);
+  tactus_tests::link(out, rx);
+  const auto at = clock_type::now() + 50ms;
+  out.send_at(message::control_change(0, 3, 1), at);
+  out.send_at(message::control_change(0, 3, 2), clock_type::now() - 1ms);  // past: at once, late
+  CHECK(out.late() == 1);
+  io.run_for(100ms);
+  std::vector<raw_client::received> got;
+  const auto end = clock_type::now() + 10s;
+  while (got.size() < 2 && clock_type::now() < end) {
+    std::this_thread::sleep_for(5ms);
+    for (auto& r : rx.take_received()) got.push_back(r);
+  }
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].msg == message::control_change(0, 3, 2));
+  CHECK(got[1].msg == message::control_change(0, 3, 1));
+  CHECK(got[1].offset == 0);        // RtMidi writes at the start of the period
+  CHECK(got[1].cycle.end() >= at);  // never before its time (a cycle that began after the timer fired)
+  std::printf("figure: jack_rtmidi send_at: written %+.0f us from its time (frame 0 of the next period)\n",
+              us(got[1].cycle.start() - at));
 }

@@ -40,8 +40,9 @@ rt_event event_at(const message& m, cycle::time_point t, std::uint64_t seq) {
   return e;
 }
 
-rt_event event_now(const message& m, std::uint64_t seq) {
-  auto e = event_at(m, {}, seq);
+// Sent at once, at `sent`.
+rt_event event_now(const message& m, cycle::time_point sent, std::uint64_t seq) {
+  auto e = event_at(m, sent, seq);
   e.what = rt_event::kind::now;
   return e;
 }
@@ -136,21 +137,30 @@ TEST_CASE("scheduled messages are written at the frame where their time falls") 
   }
 }
 
-TEST_CASE("late messages go at frame 0 and are counted, immediate ones follow them uncounted") {
+TEST_CASE("late messages go at frame 0 and are counted, messages sent at once are not, and none overtakes") {
   rt_schedule s(16);
   const auto c = cycle_at(10);
   const auto a = message::control_change(0, 1, 1), b = message::control_change(0, 1, 2);
   const auto n1 = message::note_on(1, 40, 90), n2 = message::note_on(1, 41, 90), in = message::clock();
-  s.take(event_now(n1, 1));
+  s.take(event_now(n1, c.start() - 5ms, 1));  // sent before the cycle: frame 0
   s.take(event_at(in, c.time_of_offset(64), 2));
-  s.take(event_at(b, c.start() - 1ms, 3));   // past
-  s.take(event_at(a, c.start() - 20ms, 4));  // further past: first
-  s.take(event_now(n2, 5));
-  CHECK(run(s, c) == std::vector<written>{{0, a}, {0, b}, {0, n1}, {0, n2}, {64, in}});
+  s.take(event_at(b, c.start() - 1ms, 3));        // past
+  s.take(event_at(a, c.start() - 20ms, 4));       // further past: first
+  s.take(event_now(n2, c.time_of_offset(9), 5));  // sent while this cycle was not yet written
+  CHECK(run(s, c) == std::vector<written>{{0, a}, {0, n1}, {0, b}, {9, n2}, {64, in}});
   CHECK(s.late() == 2);
   CHECK(s.dropped() == 0);
   CHECK(s.retired() == 5);
   CHECK(s.size() == 0);
+
+  SECTION("a note ending at an instant, struck again at that instant: the note-off first") {
+    const auto off = message::note_off(1, 40), on = message::note_on(1, 40, 90);
+    const auto c1 = cycle_at(11);
+    s.take(event_at(off, c1.time_of_offset(30), 6));  // queued ahead, for its exact time
+    s.take(event_now(on, c1.time_of_offset(31), 7));  // sent when that time had come
+    CHECK(run(s, c1) == std::vector<written>{{30, off}, {31, on}});
+    CHECK(s.late() == 2);
+  }
 }
 
 TEST_CASE("a full port buffer keeps the rest for the next cycle, where they are late") {
@@ -180,23 +190,40 @@ TEST_CASE("a cancel drops the scheduled messages but sends the scheduled note-of
   s.take(event_at(message::clock(), c5.time_of_offset(4), 4));
   rt_event cancel;
   cancel.what = rt_event::kind::cancel;
+  cancel.time_ns = jack::cycle::to_nanos(c0.start() - 1ms);
   s.take(cancel);
-  s.take(event_now(message::control_change(2, 123, 0), 5));
+  s.take(event_now(message::control_change(2, 123, 0), c0.start() - 1ms, 5));
   CHECK(run(s, c0) == std::vector<written>{{0, off}, {0, off0}, {0, message::control_change(2, 123, 0)}});
   CHECK(s.dropped() == 2);
   CHECK(s.late() == 0);
   CHECK(s.retired() == 5);
   CHECK(run(s, c5).empty());
+
+  SECTION("what a close keeps: the messages due within its window, but no note-on") {
+    const auto c1 = cycle_at(1);
+    s.take(event_at(message::stop(), c1.time_of_offset(20), 6));
+    s.take(event_at(on, c1.time_of_offset(21), 7));
+    s.take(event_at(message::start(), c5.time_of_offset(0), 8));
+    rt_event close;
+    close.what = rt_event::kind::cancel;
+    close.time_ns = jack::cycle::to_nanos(c1.start());
+    close.keep_until = jack::cycle::to_nanos(c1.end());
+    s.take(close);
+    CHECK(run(s, c1) == std::vector<written>{{20, message::stop()}});
+    CHECK(s.dropped() == 4);
+    CHECK(s.size() == 0);
+  }
 }
 
 TEST_CASE("a full schedule drops and counts, and the ring holds its capacity in order") {
   rt_schedule s(2);
-  s.take(event_now(message::clock(), 1));
-  s.take(event_now(message::clock(), 2));
-  s.take(event_now(message::stop(), 3));
+  const auto c = cycle_at(0);
+  s.take(event_now(message::clock(), c.start(), 1));
+  s.take(event_now(message::clock(), c.start(), 2));
+  s.take(event_now(message::stop(), c.start(), 3));
   CHECK(s.dropped() == 1);
   CHECK(s.retired() == 1);
-  CHECK(run(s, cycle_at(0)).size() == 2);
+  CHECK(run(s, c).size() == 2);
   CHECK(s.retired() == 3);
 
   jack::spsc_ring<int> ring(3);

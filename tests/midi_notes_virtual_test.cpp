@@ -10,6 +10,8 @@
 #include <tactus/testing/recording_output.hpp>
 
 #include "support/catch.hpp"
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
@@ -27,7 +29,22 @@ static_assert(tactus::midi::note_output<tactus::midi::output>);
 static_assert(tactus::midi::note_output<recorder>);
 static_assert(!tactus::midi::note_output<int>);
 
+namespace Catch {
+template <>
+struct StringMaker<mc::time_point> {
+  static std::string convert(mc::time_point t) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count()) + " us";
+  }
+};
+}  // namespace Catch
+
 namespace {
+
+// A hand-over time: the lookahead is a beat position, rounded to the nearest unit of tactus::beats.
+bool near(mc::time_point t, mc::duration want) {
+  const auto d = t - mc::time_point(want);
+  return d < 1us && d > -1us;
+}
 
 // "t=250ms 89 2a 00" lines: what was sent and when, in virtual time.
 std::vector<std::string> timeline_of(const recorder& out) {
@@ -151,11 +168,21 @@ TEST_CASE("a send that fails completes the note with backend_error, and nothing 
   CHECK(r.out.open_notes() == 0);
 }
 
+// A message_output that only sends now: the clock master's unscheduled path.
+struct immediate_only {
+  recorder& r;
+  void send(const message& m) { r.send(m); }
+};
+static_assert(!tactus::midi::scheduled_output<immediate_only, mc::time_point>);
+static_assert(tactus::midi::scheduled_output<recorder, mc::time_point>);
+static_assert(tactus::midi::scheduled_output<tactus::midi::output>);
+
 TEST_CASE("the clock master on the manual clock: START, then a pulse every 24th of a beat, then STOP") {
   mc::reset();
   asio::io_context io;
-  recorder out;
-  tactus::midi::basic_clock_master<mc, recorder> master{io.get_executor(), out, tactus::bpm{125}};
+  recorder rec;
+  immediate_only out{rec};
+  tactus::midi::basic_clock_master<mc, immediate_only> master{io.get_executor(), out, tactus::bpm{125}};
   bool returned = false;
   asio::co_spawn(io, master.run(), [&](std::exception_ptr e) {
     returned = true;
@@ -168,7 +195,7 @@ TEST_CASE("the clock master on the manual clock: START, then a pulse every 24th 
   io.restart();
   io.poll();
   REQUIRE(returned);
-  const auto& ev = out.events();
+  const auto& ev = rec.events();
   REQUIRE(ev.size() >= 3);
   CHECK(ev.front().msg.type() == tactus::midi::message_type::start);
   CHECK(ev.back().msg.type() == tactus::midi::message_type::stop);
@@ -179,6 +206,155 @@ TEST_CASE("the clock master on the manual clock: START, then a pulse every 24th 
   for (std::size_t i = 0; i < pulses.size(); ++i)
     CHECK(pulses[i] == mc::time_point(i <= 48 ? 20ms * i : 960ms + 10ms * (i - 48)));
   CHECK(master.pulses_sent() == 59);
+}
+
+TEST_CASE("the clock master on a scheduled output: every pulse handed over a pulse ahead for its grid time") {
+  mc::reset();
+  asio::io_context io;
+  recorder out;
+  tactus::midi::basic_clock_master<mc, recorder> master{io.get_executor(), out, tactus::bpm{125}};
+  STATIC_REQUIRE(decltype(master)::scheduled);
+  bool returned = false;
+  asio::co_spawn(io, master.run(), [&](std::exception_ptr e) {
+    returned = true;
+    if (e) std::rethrow_exception(e);
+  });
+  tactus::testing::advance(io, 960ms);  // pulses 0..48 20 ms apart; pulse 49 (980 ms) handed over
+  master.set_tempo(tactus::bpm{250});   // from pulse 49 on: 10 ms apart
+  tactus::testing::advance(io, 100ms);  // at 1060 ms the pulse of 1070 ms is handed over
+  master.stop();
+  io.restart();
+  io.poll();
+  REQUIRE(returned);
+  const auto ev = out.events_by_time();
+  CHECK(ev.front().msg.type() == tactus::midi::message_type::start);
+  std::vector<mc::time_point> pulses;
+  for (const auto& e : ev) {
+    if (e.msg.type() != tactus::midi::message_type::clock) continue;
+    pulses.push_back(e.time);
+    if (e.scheduled) CHECK(e.queued + 20ms >= e.time);  // handed over at most a pulse ahead
+  }
+  REQUIRE(pulses.size() == 50 + 9);
+  for (std::size_t i = 0; i < pulses.size(); ++i) {
+    INFO(i);
+    CHECK(pulses[i] == mc::time_point(i <= 49 ? 20ms * i : 980ms + 10ms * (i - 49)));
+  }
+  // STOP at the time of the last pulse handed over, right after it.
+  CHECK(ev.back().msg.type() == tactus::midi::message_type::stop);
+  CHECK(ev.back().time == mc::time_point(1070ms));
+  CHECK(master.pulses_sent() == 59);
+  CHECK(master.position() == 59);
+  CHECK(out.late() == 0);
+
+  SECTION("CONTINUE comes after the STOP, and the pulses go on from there") {
+    out.clear();
+    returned = false;
+    asio::co_spawn(io, master.run(tactus::midi::clock_master_start::continue_), [&](std::exception_ptr e) {
+      returned = true;
+      if (e) std::rethrow_exception(e);
+    });
+    tactus::testing::advance(io, 30ms);  // to 1090 ms
+    master.stop();
+    io.restart();
+    io.poll();
+    REQUIRE(returned);
+    std::vector<std::string> got;
+    for (const auto& e : out.events_by_time())
+      got.push_back(
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(e.time.time_since_epoch()).count()) +
+          " " + e.msg.to_string());
+    const auto clk = message::clock().to_string();
+    CHECK(got == std::vector<std::string>{"1070 " + message::continue_().to_string(), "1070 " + clk, "1080 " + clk,
+                                          "1090 " + clk, "1100 " + clk, "1100 " + message::stop().to_string()});
+    CHECK(master.position() == 59 + 4);
+  }
+}
+
+TEST_CASE("async_send_at hands a message over a lookahead before its beat position, for its exact time") {
+  rig r;  // 120 BPM: a beat is 500 ms; the recorder's lookahead is 5 ms
+  std::optional<std::error_code> done;
+  tactus::midi::async_send_at(r.out, r.m, beats{3}, message::control_change(0, 7, 100),
+                              [&](std::error_code ec) { done = ec; });
+  tactus::testing::advance(r.io, 1000ms);
+  r.m.set_tempo(tactus::bpm{60});  // position 2 at 1000 ms; position 3 now at 2000 ms
+  // The wait is for the position 5 ms before beat 3 at 120 BPM (beat 2.99): at 60 BPM, 10 ms.
+  tactus::testing::advance(r.io, 989ms);
+  CHECK_FALSE(done);
+  tactus::testing::advance(r.io, 2ms);
+  REQUIRE(done);
+  CHECK_FALSE(*done);
+  REQUIRE(r.out.events().size() == 1);
+  CHECK(r.out.events()[0].time == mc::time_point(2000ms));
+  CHECK(near(r.out.events()[0].queued, 1990ms));
+  CHECK(r.out.late() == 0);
+
+  SECTION("cancelled before the hand-over: nothing is sent") {
+    asio::cancellation_signal cancel;
+    std::optional<std::error_code> aborted;
+    tactus::midi::async_send_at(r.out, r.m, beats{6}, message::control_change(0, 7, 1),
+                                asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { aborted = ec; }));
+    tactus::testing::advance(r.io, 100ms);
+    cancel.emit(asio::cancellation_type::terminal);
+    r.io.poll();
+    REQUIRE(aborted);
+    CHECK(*aborted == asio::error::operation_aborted);
+    CHECK(r.out.events().size() == 1);
+  }
+  SECTION("a position already passed goes at once and counts late") {
+    std::optional<std::error_code> past;
+    tactus::midi::async_send_at(r.out, r.m, beats{1}, message::control_change(0, 7, 2),
+                                [&](std::error_code ec) { past = ec; });
+    r.io.poll();
+    REQUIRE(past);
+    CHECK(r.out.late() == 1);
+    CHECK(r.out.events().back().time == mc::now());
+  }
+}
+
+TEST_CASE("async_note_at places the note-on and the note-off at the exact times of their positions") {
+  rig r;
+  std::optional<std::error_code> done;
+  tactus::midi::async_note_at(r.out, r.m, beats{2}, 9, 36, 110, beats{1, 4}, [&](std::error_code ec) { done = ec; });
+  tactus::testing::advance(r.io, 2s);
+  REQUIRE(done);
+  CHECK_FALSE(*done);
+  const auto ev = r.out.events();
+  REQUIRE(ev.size() == 2);
+  CHECK(ev[0].msg == message::note_on(9, 36, 110));
+  CHECK(ev[0].time == mc::time_point(1000ms));
+  CHECK(near(ev[0].queued, 995ms));
+  CHECK(ev[1].msg == message::note_off(9, 36));
+  CHECK(ev[1].time == mc::time_point(1125ms));
+  CHECK(near(ev[1].queued, 1120ms));
+  CHECK(r.out.open_notes() == 0);
+
+  SECTION("async_note from a tick: the note-off is scheduled for its exact time") {
+    r.out.clear();
+    std::optional<std::error_code> played;
+    tactus::midi::async_note(r.out, r.m, 0, 60, 100, beats{1, 2}, [&](std::error_code ec) { played = ec; });
+    tactus::testing::advance(r.io, 300ms);  // from 2000 ms: the note ends at 2250 ms
+    REQUIRE(played);
+    REQUIRE(r.out.events().size() == 2);
+    CHECK_FALSE(r.out.events()[0].scheduled);  // the note-on now
+    CHECK(r.out.events()[1].scheduled);
+    CHECK(r.out.events()[1].time == mc::time_point(2250ms));
+    CHECK(near(r.out.events()[1].queued, 2245ms));
+  }
+  SECTION("cancelled while sounding: the note-off goes at once") {
+    r.out.clear();
+    asio::cancellation_signal cancel;
+    std::optional<std::error_code> aborted;
+    tactus::midi::async_note_at(r.out, r.m, beats{5}, 0, 61, 100, beats{4},
+                                asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { aborted = ec; }));
+    tactus::testing::advance(r.io, 600ms);  // 2600 ms: the note sounds from 2500 ms
+    CHECK(r.out.open_notes() == 1);
+    cancel.emit(asio::cancellation_type::terminal);
+    r.io.poll();
+    REQUIRE(aborted);
+    CHECK(*aborted == asio::error::operation_aborted);
+    CHECK(r.out.open_notes() == 0);
+    CHECK(r.out.events().back().time == mc::time_point(2600ms));
+  }
 }
 
 TEST_CASE("a clock follower's STOP ends the notes of async_note, and CONTINUE plays on the source's grid") {

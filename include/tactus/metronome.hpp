@@ -229,6 +229,9 @@ class basic_metronome {
   tactus::subdivision subdivision() const noexcept { return s_->sub_; }
   /// The beat position at time `t` (default now), a pending next-bar tempo change included.
   beats position(time_point t = Clock::now()) const noexcept { return s_->position_at(t); }
+  /// The position waits count from: the tick being delivered inside a callback, else the position
+  /// now (what async_wait_after adds its length to).
+  beats current_position() const noexcept { return s_->current_position(); }
   /// The time of position `p` on the current timeline, a pending next-bar change included.
   time_point time_at(beats p) const noexcept { return s_->time_of(p); }
   /// When the next tick is due (time_point::max() when paused or not running).

@@ -8,6 +8,9 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+#include <asio/basic_waitable_timer.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -25,6 +28,12 @@
 //
 // After run() returns, run(clock_master_start::continue_) sends CONTINUE and carries on from
 // where it stopped; set_song_position() first moves there with a Song Position Pointer.
+//
+// On a scheduled output (midi::output, testing::recording_output: see output_concept.hpp) each
+// pulse is handed to send_at one pulse ahead, for its exact grid time: on the native JACK
+// backend every CLOCK lands on the frame of its time, whatever the executor's wake-up latency.
+// A tempo change takes effect from the pulse already handed over; stop() lets that pulse go and
+// sends STOP at its time, right after it (so position() counts it); a later run() starts after it.
 
 namespace tactus::midi {
 
@@ -35,7 +44,8 @@ enum class clock_master_start {
 };
 
 /// Sends MIDI clock to an `Output`: a tactus::midi::output, or any message_output (a
-/// testing::recording_output on testing::manual_clock, to test in virtual time).
+/// testing::recording_output on testing::manual_clock, to test in virtual time); scheduled ahead
+/// on a scheduled_output (see above).
 ///
 /// Thread-safe: no; every member on the executor. Realtime-safe: no.
 template <class Clock = std::chrono::steady_clock, message_output Output = output>
@@ -43,16 +53,27 @@ class basic_clock_master {
  public:
   using metronome_type = basic_metronome<Clock>;
   using time_point = typename Clock::time_point;
+  /// Whether pulses are scheduled ahead at their grid times (Output is a scheduled_output).
+  static constexpr bool scheduled = scheduled_output<Output, time_point>;
 
   /// A master at `tempo` sending to `out` (which must outlive it). Nothing is sent before run().
   basic_clock_master(asio::any_io_executor ex, Output& out, bpm tempo)
       : out_(out), metro_(std::move(ex), tempo, meter{4}, subdivision{pulses_per_beat}) {
     // A clock pulse is never dropped: a late one is sent late, the next ones on time again.
     metro_.set_overrun_policy(overrun_policy::catch_up);
-    metro_.on_tick([this](const typename metronome_type::tick_type&) {
-      out_.send(message::clock());
-      ++position_;
-      ++sent_;
+    metro_.on_tick([this](const typename metronome_type::tick_type& t) {
+      if constexpr (scheduled) {
+        // Pulse n went out one pulse ahead (pulse 0: now); hand over pulse n + 1 for its time.
+        if (t.index == 0) send_pulse_now();
+        ahead_position_ = t.position + metro_.subdivision().tick_length();
+        ahead_time_ = metro_.time_at(ahead_position_);
+        out_.send_at(message::clock(), ahead_time_);
+        ahead_ = true;
+        ++position_;
+        ++sent_;
+      } else {
+        send_pulse_now();
+      }
     });
   }
 
@@ -75,15 +96,26 @@ class basic_clock_master {
     struct send_stop {
       Output& out;
       std::shared_ptr<const bool> alive;
+      basic_clock_master& master;
       bool returned = false;
       ~send_stop() {
         if (!returned || !*alive) return;
         try {
-          out.send(message::stop());
+          master.send_after_ahead(message::stop());
         } catch (...) {  // closed output: nothing to stop
         }
+        master.ahead_ = false;
       }
     };
+    if constexpr (scheduled) {
+      // What an earlier run handed over (its last pulse, its STOP) goes out before we start.
+      if (last_scheduled_ > Clock::now()) {
+        asio::basic_waitable_timer<Clock> wait(metro_.get_executor(), last_scheduled_);
+        std::error_code ec;
+        co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;  // cancelled before it began: nothing sent
+      }
+    }
     if (how == clock_master_start::start) {
       position_ = 0;
       song_position_pending_ = false;
@@ -93,7 +125,7 @@ class basic_clock_master {
       song_position_pending_ = false;
       out_.send(message::continue_());
     }
-    send_stop guard{out_, alive_};
+    send_stop guard{out_, alive_, *this};
     try {
       co_await metro_.run();
     } catch (...) {
@@ -107,8 +139,17 @@ class basic_clock_master {
   void stop() { metro_.stop(); }
 
   /// Changes the tempo from now on: the timeline is re-anchored here, so the pulse grid bends
-  /// without a jump. Executor only.
-  void set_tempo(bpm t) { metro_.set_tempo(t); }
+  /// without a jump. On a scheduled output, from the pulse already handed over (its time stays).
+  /// Executor only.
+  void set_tempo(bpm t) {
+    if constexpr (scheduled) {
+      if (ahead_ && metro_.running()) {
+        metro_.sync(typename metronome_type::timeline_type(t, ahead_time_, ahead_position_));
+        return;
+      }
+    }
+    metro_.set_tempo(t);
+  }
   bpm tempo() const noexcept { return metro_.tempo(); }
 
   /// While stopped: the song position (in sixteenths, 0..16383) the next
@@ -119,7 +160,8 @@ class basic_clock_master {
     song_position_pending_ = true;
   }
 
-  /// The song position in pulses: the index of the next CLOCK to send.
+  /// The song position in pulses: the index of the next CLOCK to send (on a scheduled output,
+  /// the next to hand over: the one handed over ahead counts as sent).
   std::int64_t position() const noexcept { return position_; }
   /// CLOCK messages sent so far.
   std::int64_t pulses_sent() const noexcept { return sent_; }
@@ -131,12 +173,35 @@ class basic_clock_master {
   metronome_type& metronome() noexcept { return metro_; }
 
  private:
+  void send_pulse_now() {
+    out_.send(message::clock());
+    ++position_;
+    ++sent_;
+  }
+
+  // STOP after the pulse handed over ahead (at its time), else now.
+  void send_after_ahead(const message& m) {
+    if constexpr (scheduled) {
+      if (ahead_ && ahead_time_ > Clock::now()) {
+        out_.send_at(m, ahead_time_);
+        last_scheduled_ = ahead_time_;
+        return;
+      }
+    }
+    out_.send(m);
+  }
+
   Output& out_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   metronome_type metro_;
   std::int64_t position_ = 0;
   std::int64_t sent_ = 0;
   bool song_position_pending_ = false;
+  // Scheduled outputs: the pulse handed over ahead, and the latest time handed over at all.
+  bool ahead_ = false;
+  beats ahead_position_{};
+  time_point ahead_time_{};
+  time_point last_scheduled_{};
 };
 
 /// The clock master on steady_clock and a tactus::midi::output.

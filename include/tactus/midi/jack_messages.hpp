@@ -27,9 +27,10 @@
 // connect to server socket err = No such file or directory"), not to the handler or to stderr.
 // Without a handler set, every other line goes where it went before tactus was loaded.
 //
-// tactus::midi links RtMidi, not libjack: the functions are resolved at run time from the libjack
-// RtMidi itself loaded (dlsym(RTLD_DEFAULT, ...), as quiesce() does in rtmidi_close.hpp). Without
-// libjack in the process there is nothing to route and the calls say so (they return false).
+// The functions are resolved at run time (dlsym(RTLD_DEFAULT, ...)), from the libjack that
+// tactus::midi links (its native JACK backend, midi/jack/) and RtMidi loads: this header itself
+// needs no JACK headers. Without libjack in the process there is nothing to route and the calls
+// say so (they return false).
 //
 // Global state, by necessity: libjack keeps one error function and one info function per process,
 // with no user data, so the handler is a process-wide setting here too.

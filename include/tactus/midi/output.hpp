@@ -56,8 +56,9 @@ struct output_options {
   /// How long close() keeps the port open after the last message it sent, so that the server
   /// delivers it: RtMidi removes a JACK port one cycle after handing its data over, and a
   /// receiver running late would lose the last note-offs. close() blocks for at most this long
-  /// (native JACK backend: until the last message is written and two cycles ran, at most this
-  /// long or four periods, whichever is longer).
+  /// (native JACK backend: until the last message is written and four more periods passed, at
+  /// most this long plus four periods; longer when send_at scheduled messages within the next
+  /// 250 ms, which close() lets go first: see send_at).
   std::chrono::milliseconds close_drain{20};
   /// How far ahead of a message's time async_send_at (and midi::async_send_at, async_note on a
   /// metronome) hands it to send_at: it must cover one JACK period plus the executor's wake-up
@@ -144,12 +145,14 @@ struct output_impl : std::enable_shared_from_this<output_impl> {
     send(message::note_off(channel, key));
   }
 
-  void panic() {
+  // `keep`: what send_at scheduled up to that long from now still goes (close: close_drain).
+  void panic(std::chrono::nanoseconds keep = {}) {
     forget_notes_if_lost();
     if (!is_open() || server_lost()) return;
     for (auto& w : std::exchange(send_timers_, {}))  // what send_at scheduled (RtMidi), as the native port does
       if (auto t = w.lock()) t->cancel();
-    if (native_) native_->cancel_scheduled();  // scheduled note-offs go out now, the rest is dropped
+    // Scheduled note-offs go now, note-ons to come and what is after `keep` are dropped.
+    if (native_) native_->cancel_scheduled(keep);
     notes_.end_all([this](const message& m) { send(m); });
   }
 
@@ -178,12 +181,14 @@ struct output_impl : std::enable_shared_from_this<output_impl> {
         output_impl& self;
         ~closer() {
           self.native_open_ = false;
-          if (!self.native_->server_lost()) self.native_->drain(self.opts_.close_drain);
+          if (!self.native_->server_lost())
+            self.native_->drain(
+                std::chrono::duration_cast<std::chrono::milliseconds>(close_keep(self.opts_.close_drain)));
           self.native_->close();  // returns at once after the server died
           self.notes_.clear();
         }
       } c{*this};
-      panic();
+      panic(close_keep(opts_.close_drain));  // a STOP scheduled on the next pulse still goes
       return;
     }
     if (!client_.midi) return;
@@ -199,6 +204,12 @@ struct output_impl : std::enable_shared_from_this<output_impl> {
       }
     } c{*this};
     panic();
+  }
+
+  // What close() lets go of what send_at scheduled: up to a clock pulse at 10 BPM (250 ms), so a
+  // clock master's STOP, sent at the time of the pulse it handed over, still goes.
+  static std::chrono::nanoseconds close_keep(std::chrono::milliseconds drain) noexcept {
+    return std::max<std::chrono::nanoseconds>(drain, std::chrono::milliseconds(250));
   }
 
   std::uint64_t late() const noexcept { return native_ ? native_->late() : late_; }
@@ -217,6 +228,15 @@ struct output_impl : std::enable_shared_from_this<output_impl> {
   std::string port_name_;
   std::uint64_t late_ = 0;     // RtMidi path
   std::uint64_t dropped_ = 0;  // RtMidi path
+};
+
+/// For the MIDI layer's own senders (note.hpp): an output's shared state, which an operation
+/// keeps alive.
+struct output_access {
+  template <class Output>
+  static std::shared_ptr<output_impl> impl(const Output& o) noexcept {
+    return o.impl_;
+  }
 };
 
 /// What `f` threw, as an error code: a std::system_error's own code, else io_errc::backend_error.
@@ -269,7 +289,10 @@ class output {
     }
     const unsigned index = detail::find_port(*c.midi, port, "output");
     impl_->port_name_ = c.midi->getPortName(index);
-    c.midi->openPort(index, impl_->opts_.port_name);
+    {
+      tactus::detail::signal_blocker blocked;  // RtMidi's JACK client activates (starts its thread) here
+      c.midi->openPort(index, impl_->opts_.port_name);
+    }
     c.errors->take_or_throw("opening output port " + impl_->port_name_);
   }
 
@@ -283,7 +306,10 @@ class output {
       impl_->port_name_ = impl_->native_->name();  // as others list it (JACK may rename the client)
       return;
     }
-    c.midi->openVirtualPort(impl_->opts_.port_name);
+    {
+      tactus::detail::signal_blocker blocked;
+      c.midi->openVirtualPort(impl_->opts_.port_name);
+    }
     c.errors->take_or_throw("opening virtual output port");
     impl_->port_name_ = impl_->opts_.client_name + ":" + impl_->opts_.port_name;  // as others list it
   }
@@ -324,7 +350,9 @@ class output {
   /// late(): hand it over at least one period ahead (see async_send_at). RtMidi backends: a
   /// timer on the executor sends it at `t` (so the executor must run), and RtMidi's JACK client
   /// writes it at frame 0 of its next period: quantized to the period. Notes are tracked at
-  /// once; panic() and close() drop what is scheduled except note-offs, which go out then.
+  /// once; panic() sends the scheduled note-offs at once and drops the rest of what is scheduled;
+  /// close() does the same but lets what is due within 250 ms (or close_drain, if longer) go, and
+  /// waits for it (a clock master's STOP on its next pulse), note-ons aside.
   /// Throws as send(). Executor only.
   void send_at(const message& m, std::chrono::steady_clock::time_point t) { impl_->send_at(m, t); }
 
@@ -360,7 +388,7 @@ class output {
   /// of a cycle that began after it; RtMidi: send_at with a time already past). Any thread.
   std::uint64_t late() const noexcept { return impl_->late(); }
   /// Messages not sent: the realtime queue full (send threw queue_overflow), or scheduled and
-  /// dropped by panic() or close(). Any thread.
+  /// dropped by panic() or close() (see send_at). Any thread.
   std::uint64_t dropped() const noexcept { return impl_->dropped(); }
   /// Xruns the JACK server reported to our client (native JACK backend; 0 otherwise). Any thread.
   std::uint64_t xruns() const noexcept { return impl_->xruns(); }
@@ -447,6 +475,8 @@ class output {
   }
 
  private:
+  friend struct detail::output_access;
+
   void open_native() {
     impl_->native_ = std::make_unique<jack::output_port>(impl_->opts_.client_name, impl_->opts_.port_name,
                                                          impl_->opts_.queue_capacity);

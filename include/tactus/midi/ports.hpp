@@ -212,7 +212,10 @@ rtmidi_client<RtMidiT> try_backend(api which, const std::string& client_name, st
     c.midi->setErrorCallback(&rtmidi_errors::callback, c.errors.get());
     // RtMidi's JACK backend only warns when no server answers; getPortCount() retries the
     // connection and reports the same warning to our callback.
-    (void)c.midi->getPortCount();
+    {
+      tactus::detail::signal_blocker blocked;  // RtMidi's JACK client connects (and starts threads) here
+      (void)c.midi->getPortCount();
+    }
     auto errs = c.errors->take();
     if (!errs.empty()) {
       std::string why = errs.front().text;

@@ -25,8 +25,8 @@
 // skips its own unregister (and the one-second wait for a process cycle that would never come)
 // and jack_client_close() releases the port with the client. It reaches RtMidi's private JACK
 // data (detail/rtmidi_access.hpp) and resolves jack_deactivate at run time from the libjack that
-// RtMidi itself loaded, so tactus needs no JACK headers or link flags of its own. Other backends
-// (ALSA) are left alone.
+// RtMidi itself loaded. Other backends (ALSA) are left alone. tactus's native JACK backend
+// (midi/jack/, api::jack) needs none of this: it never unregisters a port of an active client.
 
 namespace tactus::midi {
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 #pragma once
 
+#include <tactus/detail/signal_blocker.hpp>
 #include <tactus/midi/input_options.hpp>
 #include <tactus/midi/io_error.hpp>
 #include <tactus/midi/jack/input_port.hpp>
@@ -124,7 +125,8 @@ class input_port : public std::enable_shared_from_this<input_port> {
 
  private:
   void open_native() {
-    jack::input_filter f{opts_.receive_sysex, opts_.receive_timing, opts_.receive_active_sensing};
+    jack::input_filter f{opts_.receive_sysex, opts_.receive_timing, opts_.receive_active_sensing,
+                         opts_.max_sysex_bytes};
     native_ = std::make_unique<jack::input_port>(opts_.client_name, opts_.port_name, f, native_hooks_.event,
                                                  native_hooks_.news, user_);
   }
@@ -134,6 +136,7 @@ class input_port : public std::enable_shared_from_this<input_port> {
     auto& in = *c.midi;
     in.ignoreTypes(!opts_.receive_sysex, !opts_.receive_timing, !opts_.receive_active_sensing);
     in.setCallback(callback_, user_);
+    tactus::detail::signal_blocker blocked;  // RtMidi's threads start here: with every signal blocked
     if (index) in.openPort(*index, opts_.port_name);
     else in.openVirtualPort(opts_.port_name);
     c.errors->take_or_throw(what);

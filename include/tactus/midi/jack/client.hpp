@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <pthread.h>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -155,19 +156,42 @@ class client {
   }
 
  private:
-  static int on_process(jack_nframes_t nframes, void* self) noexcept {
-    auto* me = static_cast<client*>(self);
-    if (me->hooks_.process) me->hooks_.process(nframes, me->hooks_.process_user);
+  // jack2 may stop a client's threads with pthread_cancel (JackPosixThread::Kill; its threads are
+  // asynchronously cancellable by default). Cancelled inside our callbacks, the forced unwind
+  // would cross noexcept frames and terminate, or leave the input's hand-off gate entered (seen
+  // under ThreadSanitizer while closing an input that received). So each callback runs with
+  // cancellation disabled, and enables it again last, in a frame that is not noexcept and holds
+  // nothing to destroy: a pending cancellation then unwinds from there into libjack, as jack2
+  // expects.
+  static int on_process(jack_nframes_t nframes, void* self) {
+    int old = 0;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    process_now(nframes, static_cast<client*>(self));
+    pthread_setcancelstate(old, nullptr);
     return 0;
   }
-  static int on_xrun(void* self) noexcept {
-    auto* me = static_cast<client*>(self);
+  static int on_xrun(void* self) {
+    int old = 0;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    xrun_now(static_cast<client*>(self));
+    pthread_setcancelstate(old, nullptr);
+    return 0;
+  }
+  static void on_shutdown(jack_status_t, const char*, void* self) {
+    int old = 0;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    shutdown_now(static_cast<client*>(self));
+    pthread_setcancelstate(old, nullptr);
+  }
+
+  static void process_now(jack_nframes_t nframes, client* me) noexcept {
+    if (me->hooks_.process) me->hooks_.process(nframes, me->hooks_.process_user);
+  }
+  static void xrun_now(client* me) noexcept {
     me->xruns_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count
     if (me->hooks_.news) me->hooks_.news(me->hooks_.news_user);
-    return 0;
   }
-  static void on_shutdown(jack_status_t, const char*, void* self) noexcept {
-    auto* me = static_cast<client*>(self);
+  static void shutdown_now(client* me) noexcept {
     me->lost_.store(true, std::memory_order_release);  // release: before the news wakes anyone
     if (me->hooks_.news) me->hooks_.news(me->hooks_.news_user);
   }

@@ -50,7 +50,8 @@ class output_port {
   /// Connects our port to `destination` (a full port name).
   void connect_to(const std::string& destination) { client_.connect(name(), destination); }
 
-  /// Executor: queues `m` for the process thread, to send at once (`at` empty) or at `*at`.
+  /// Executor: queues `m` for the process thread, to send at once (`at` empty: at the frame of
+  /// this moment, or frame 0 when its cycle is written already) or at `*at`.
   /// Throws std::system_error: io_errc::server_lost, io_errc::queue_overflow (counted in
   /// dropped()), io_errc::sysex_too_long (longer than max_event_bytes).
   void push(const message& m, std::optional<time_point> at) {
@@ -62,7 +63,7 @@ class output_port {
                                   " bytes (at most " + std::to_string(max_event_bytes) + ")");
     if (pushed_ - sched_.retired() >= sched_.capacity()) overflow();
     event_.what = at ? rt_event::kind::at : rt_event::kind::now;
-    event_.time_ns = at ? cycle::to_nanos(*at) : 0;
+    event_.time_ns = cycle::to_nanos(at ? *at : std::chrono::steady_clock::now());
     event_.seq = ++seq_;
     event_.size = std::uint16_t(b.size());
     std::copy(b.begin(), b.end(), event_.bytes.begin());
@@ -70,19 +71,22 @@ class output_port {
     ++pushed_;
   }
 
-  /// Executor: drops every scheduled message but the note-offs, which go out at once (see
-  /// rt_schedule). Best effort: nothing happens once the server is gone.
-  void cancel_scheduled() noexcept {
+  /// Executor: sends the scheduled note-offs at once and drops the scheduled note-ons and what is
+  /// scheduled after `keep` from now (see rt_schedule). Best effort: nothing happens once the
+  /// server is gone.
+  void cancel_scheduled(std::chrono::nanoseconds keep = {}) noexcept {
     if (client_.server_lost()) return;
     rt_event e;
     e.what = rt_event::kind::cancel;
+    e.time_ns = cycle::to_nanos(std::chrono::steady_clock::now());
+    e.keep_until = e.time_ns + keep.count();
     (void)ring_.try_push(e);  // the ring keeps room for cancels beyond the capacity
   }
 
   /// Executor: waits (sleeping) until every message pushed is written and two more cycles ran,
   /// at most `max`; returns at once when the server is gone.
   void drain(std::chrono::milliseconds max) const {
-    const auto end = std::chrono::steady_clock::now() + std::max(max, min_drain());
+    const auto end = std::chrono::steady_clock::now() + max + min_drain();
     auto waiting = [&] { return !client_.server_lost() && std::chrono::steady_clock::now() < end; };
     while (waiting() && sched_.retired() < pushed_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const auto c = cycles_.load(std::memory_order_acquire);

@@ -19,15 +19,22 @@
 //   blocks, locks or allocates. A message longer than a slot (a long sysex) is refused by the
 //   output before it gets here (see output::send).
 // - rt_schedule: what the process thread keeps between cycles: a preallocated pool of messages
-//   waiting for their time, sorted by (time, order sent), and a FIFO of messages to send at once.
-//   Each cycle writes, in increasing frame order as jack_midi_event_write requires: the scheduled
-//   messages whose time has passed (at offset 0, counted late), the immediate ones (offset 0, in
-//   the order sent, not late), then those whose time falls inside the cycle, each at the offset
-//   where its time falls (cycle::offset_of). A write that fails (the port's buffer is full)
-//   leaves that message and the rest for the next cycle.
-// - A cancel event (the output's panic() and close()) drops every scheduled message that is not
-//   a note-off, counted, and sends the scheduled note-offs at once: a note whose note-on went out
-//   always gets its note-off, and a note-on scheduled after the panic never sounds.
+//   sorted by (time, order sent). A scheduled message's time is the one asked for (send_at); an
+//   immediate message's (send) is the moment it was sent. Each cycle writes the messages whose
+//   time falls before its end, in that order, which is increasing frame order as
+//   jack_midi_event_write requires: those whose time has passed at offset 0 (scheduled ones
+//   counted late; immediate ones not), the others at the offset where their time falls
+//   (cycle::offset_of). So a message sent now never overtakes one scheduled earlier for a time
+//   already past (a note-off at the end of a note, and the same key struck again at that
+//   instant, keep their order), and one sent within the cycle being written lands on the frame
+//   of the moment it was sent. A write that fails (the port's buffer is full) leaves that
+//   message and the rest for the next cycle.
+// - A cancel event (the output's panic() and close()) sends the scheduled note-offs at once (as
+//   if sent at the cancel's moment) and drops, counted, the scheduled note-ons still to come and
+//   every other scheduled message after the cancel's `keep_until` (panic: its moment; close: the
+//   close_drain after it, so that a STOP scheduled on the next pulse still goes): a note whose
+//   note-on went out always gets its note-off, and a note-on scheduled after the panic never
+//   sounds.
 
 namespace tactus::midi::jack {
 
@@ -37,14 +44,15 @@ inline constexpr std::size_t max_event_bytes = 256;
 /// One message on its way to the process thread.
 struct rt_event {
   enum class kind : std::uint8_t {
-    now,     ///< send at once (offset 0 of the next cycle)
+    now,     ///< send at once: time_ns is the moment it was sent
     at,      ///< send at time_ns
-    cancel,  ///< drop the scheduled messages except note-offs, which go out at once
+    cancel,  ///< drop the scheduled messages except note-offs, which go out at once (time_ns: now)
   };
   kind what = kind::now;
   std::uint16_t size = 0;
-  std::int64_t time_ns = 0;  ///< steady_clock nanoseconds, for kind::at
-  std::uint64_t seq = 0;     ///< the order sent, for ties
+  std::int64_t time_ns = 0;     ///< steady_clock nanoseconds
+  std::int64_t keep_until = 0;  ///< kind::cancel: scheduled messages up to this time stay
+  std::uint64_t seq = 0;        ///< the order sent, for ties
   std::array<std::uint8_t, max_event_bytes> bytes{};
 
   std::span<const std::uint8_t> data() const noexcept { return {bytes.data(), size}; }
@@ -54,6 +62,7 @@ struct rt_event {
     const auto s = bytes[0] & 0xF0;
     return s == 0x80 || (s == 0x90 && bytes[2] == 0);
   }
+  bool is_note_on() const noexcept { return size >= 3 && (bytes[0] & 0xF0) == 0x90 && bytes[2] != 0; }
 };
 
 /// A bounded single-producer single-consumer ring of T (default-constructible, copied in and
@@ -100,17 +109,16 @@ class rt_schedule {
     free_.reserve(pool_.size());
     for (std::size_t i = pool_.size(); i-- > 0;) free_.push_back(std::uint32_t(i));
     pending_.reserve(pool_.size());
-    immediate_.assign(pool_.size(), 0);
   }
 
   std::size_t capacity() const noexcept { return pool_.size(); }
   /// Messages held now (scheduled and immediate). Process thread only.
-  std::size_t size() const noexcept { return pending_.size() + immediate_count_; }
+  std::size_t size() const noexcept { return pending_.size(); }
 
   /// Takes one event from the ring. A message that finds the pool full is dropped and counted
   /// (the output bounds what is in flight, so this does not happen through it).
   void take(const rt_event& e) noexcept {
-    if (e.what == rt_event::kind::cancel) return cancel();
+    if (e.what == rt_event::kind::cancel) return cancel(e.time_ns, e.keep_until);
     if (free_.empty()) {
       bump(dropped_);
       bump(retired_);
@@ -119,43 +127,25 @@ class rt_schedule {
     const auto i = free_.back();
     free_.pop_back();
     pool_[i] = e;
-    if (e.what == rt_event::kind::now) return push_immediate(i);
-    const auto pos = std::upper_bound(pending_.begin(), pending_.end(), i,
-                                      [this](std::uint32_t a, std::uint32_t b) { return before(pool_[a], pool_[b]); });
-    pending_.insert(pos, i);  // within the reserved capacity: no allocation
+    insert(i);
   }
 
   /// Writes this cycle's messages through `write(offset, bytes) -> bool` (jack_midi_event_write
   /// returning 0), in increasing offset order. Returns how many were written.
   template <class Write>
   std::size_t run_cycle(const cycle& c, Write&& write) noexcept {
-    std::size_t written = 0;
     std::size_t p = 0;  // pending_[0, p) written
-    // 1. Scheduled messages whose time has passed: offset 0, late.
     for (; p < pending_.size(); ++p) {
       const auto& e = pool_[pending_[p]];
-      if (c.place(time_of(e)) != cycle::placement::past) break;
-      if (!write(std::uint32_t(0), e.data())) return finish(p, written);
-      bump(late_);
-      ++written;
+      const auto where = c.place(time_of(e));
+      if (where == cycle::placement::future) break;
+      const bool past = where == cycle::placement::past;
+      if (!write(past ? std::uint32_t(0) : c.offset_of(time_of(e)), e.data())) break;
+      if (past && e.what == rt_event::kind::at) bump(late_);
     }
-    // 2. Immediate messages, in the order sent.
-    while (immediate_count_) {
-      const auto i = immediate_[immediate_head_];
-      if (!write(std::uint32_t(0), pool_[i].data())) return finish(p, written);
-      immediate_head_ = (immediate_head_ + 1) % immediate_.size();
-      --immediate_count_;
-      release(i);
-      ++written;
-    }
-    // 3. Scheduled messages falling inside the cycle, at their offsets.
-    for (; p < pending_.size(); ++p) {
-      const auto& e = pool_[pending_[p]];
-      if (c.place(time_of(e)) != cycle::placement::inside) break;
-      if (!write(c.offset_of(time_of(e)), e.data())) break;
-      ++written;
-    }
-    return finish(p, written);
+    for (std::size_t k = 0; k < p; ++k) release(pending_[k]);
+    pending_.erase(pending_.begin(), pending_.begin() + std::ptrdiff_t(p));
+    return p;
   }
 
   // Counters, any thread. relaxed loads: plain counts; retired() is acquire (see below).
@@ -185,36 +175,38 @@ class rt_schedule {
     bump(retired_);
   }
 
-  void push_immediate(std::uint32_t i) noexcept {
-    immediate_[(immediate_head_ + immediate_count_) % immediate_.size()] = i;
-    ++immediate_count_;
+  void insert(std::uint32_t i) noexcept {
+    const auto pos = std::upper_bound(pending_.begin(), pending_.end(), i,
+                                      [this](std::uint32_t a, std::uint32_t b) { return before(pool_[a], pool_[b]); });
+    pending_.insert(pos, i);  // within the reserved capacity: no allocation
   }
 
-  // Removes pending_[0, p), which were written.
-  std::size_t finish(std::size_t p, std::size_t written) noexcept {
-    for (std::size_t k = 0; k < p; ++k) release(pending_[k]);
-    pending_.erase(pending_.begin(), pending_.begin() + std::ptrdiff_t(p));
-    return written;
-  }
-
-  void cancel() noexcept {
+  void cancel(std::int64_t now_ns, std::int64_t keep_until) noexcept {
+    std::size_t kept = 0;
     for (auto i : pending_) {
-      if (pool_[i].is_note_off()) {
-        push_immediate(i);
+      auto& e = pool_[i];
+      if (e.what == rt_event::kind::now) {
+        pending_[kept++] = i;  // sent before the cancel: goes out as it was
+      } else if (e.is_note_off()) {
+        if (e.time_ns > now_ns) e.time_ns = now_ns;  // at once, not late
+        e.what = rt_event::kind::now;
+        pending_[kept++] = i;
+      } else if (e.time_ns <= std::max(now_ns, keep_until) && !(e.is_note_on() && e.time_ns > now_ns)) {
+        pending_[kept++] = i;  // due already, or within what the cancel keeps
       } else {
         bump(dropped_);
         release(i);
       }
     }
-    pending_.clear();
+    pending_.resize(kept);
+    // std::sort allocates nothing (unlike stable_sort); (time, seq) is a total order.
+    std::sort(pending_.begin(), pending_.end(),
+              [this](std::uint32_t a, std::uint32_t b) { return before(pool_[a], pool_[b]); });
   }
 
   std::vector<rt_event> pool_;
-  std::vector<std::uint32_t> free_;       // indices of free pool_ entries
-  std::vector<std::uint32_t> pending_;    // scheduled, sorted by (time, seq)
-  std::vector<std::uint32_t> immediate_;  // a ring of indices, in the order sent
-  std::size_t immediate_head_ = 0;
-  std::size_t immediate_count_ = 0;
+  std::vector<std::uint32_t> free_;     // indices of free pool_ entries
+  std::vector<std::uint32_t> pending_;  // sorted by (time, seq)
   std::atomic<std::uint64_t> late_{0};
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> retired_{0};
