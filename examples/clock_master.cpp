@@ -7,13 +7,16 @@
 // port "tactus-master:out" for followers to connect to. Runs until Ctrl-C (SIGINT), SIGTERM or
 // --seconds (tactus::shutdown); STOP is sent either way, exit status 0. Every option is checked before a port is
 // opened: a bad one gets one line on stderr and exit status 2 (--help: usage on stdout); no MIDI
-// backend or no such port: one line, exit status 1.
+// backend or no such port: one line, exit status 1. The JACK server going away while it plays:
+// one line saying so, exit status 1 at once.
 #include <tactus/midi/clock_master.hpp>
+#include <tactus/midi/io_error.hpp>
 #include <tactus/midi/jack_messages.hpp>
 #include <tactus/rethrow.hpp>
 #include <tactus/shutdown.hpp>
 
 #include "cli.hpp"
+#include "server_lost.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
@@ -21,6 +24,8 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <system_error>
+#include <utility>
 
 namespace midi = tactus::midi;
 
@@ -51,12 +56,30 @@ int main(int argc, char** argv) try {
   std::fprintf(stderr, "clock at %.2f BPM to %s%s (Ctrl-C to stop)\n", bpm, port.empty() ? "virtual port " : "",
                out.port_name().c_str());
 
+  // A send that fails (the JACK server went away) throws inside the master's metronome callback:
+  // stop there, say it once, status 1, rather than log it at every pulse.
+  bool server_lost = false;
+  master.metronome().set_error_handler([&](std::exception_ptr e, const tactus::tick&) {
+    if (examples::is_server_lost(e)) {
+      if (!std::exchange(server_lost, true)) examples::say_server_lost("clock_master");
+      sd.request();
+      return;
+    }
+    std::rethrow_exception(e);  // the metronome's default: one line on stderr
+  });
   // Ctrl-C and --seconds cancel run(), which then sends STOP and returns.
   if (seconds > 0) sd.request_after(std::chrono::duration<double>(seconds));
   asio::co_spawn(io, sd.run(master.run()), tactus::rethrow);
   io.run();
+  if (server_lost) return 1;
   std::fprintf(stderr, "stopped after %lld pulses\n", static_cast<long long>(master.pulses_sent()));
   return sd.status();
+} catch (const std::system_error& e) {
+  // The JACK server went away (killed, crashed): one line, status 1 (see the README's "What
+  // happens when...").
+  if (examples::is_server_lost(e)) return examples::say_server_lost("clock_master");
+  std::fprintf(stderr, "clock_master: %s\n", e.what());
+  return 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "clock_master: %s\n", e.what());
   return 1;

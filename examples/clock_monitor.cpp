@@ -9,9 +9,11 @@
 // the timestamps, half the audio period under JACK (1333 us at 128 frames / 48 kHz).
 // Ctrl-C (SIGINT), SIGTERM or --seconds ends it cleanly (tactus::shutdown), exit status 0, also
 // with --port (the input is closed, which stops its port rescan). A bad option: one line on stderr, exit status 2
-// (--help: usage on stdout); no MIDI backend or no such port: one line, exit status 1. The beats
+// (--help: usage on stdout); no MIDI backend or no such port: one line, exit status 1; the JACK
+// server going away: one line saying so, exit status 1 within a second. The beats
 // come from the same metronome on_beat code an app would use with its internal clock.
 #include <tactus/midi/clock_follower.hpp>
+#include <tactus/midi/io_error.hpp>
 #include <tactus/midi/jack_messages.hpp>
 #include <tactus/rethrow.hpp>
 #include <tactus/shutdown.hpp>
@@ -31,6 +33,7 @@
 #include <exception>
 #include <string>
 #include <unistd.h>
+#include <utility>
 
 namespace midi = tactus::midi;
 
@@ -94,6 +97,17 @@ int main(int argc, char** argv) try {
   midi::clock_follower_options fo;
   fo.transport.estimator.latency = std::chrono::microseconds(opt.latency_us);
   midi::clock_follower follow{in, m, fo};
+  // The JACK server went away: say it once, end with status 1 (the receive fails too: the
+  // follower returns, and the shutdown ends the rest).
+  bool server_lost = false;
+  in.on_error([&](std::error_code ec, const std::string& what) {
+    if (ec == midi::io_errc::server_lost) {
+      if (!std::exchange(server_lost, true)) std::fprintf(stderr, "clock_monitor: the JACK server went away\n");
+      sd.request();
+    } else {
+      std::fprintf(stderr, "clock_monitor: %s: %s\n", ec.message().c_str(), what.c_str());
+    }
+  });
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   // The source's estimated tempo; before the estimate has two pulses, the metronome's own.
@@ -161,7 +175,7 @@ int main(int argc, char** argv) try {
   asio::co_spawn(io, sd.run(tasks), tactus::rethrow);     // until Ctrl-C, --seconds or the input closes
   io.run();
   if (!opt.json) std::puts("");
-  return sd.status();
+  return server_lost ? 1 : sd.status();
 } catch (const std::exception& e) {
   std::fprintf(stderr, "clock_monitor: %s\n", e.what());
   return 1;

@@ -10,6 +10,7 @@
 // stdout). No MIDI backend or no such port: one line on stderr, exit status 1 (libjack's own
 // messages are silenced: tactus's line says what went wrong).
 #include <tactus/midi/input.hpp>
+#include <tactus/midi/io_error.hpp>
 #include <tactus/midi/jack_messages.hpp>
 #include <tactus/midi/ports.hpp>
 #include <tactus/rethrow.hpp>
@@ -82,12 +83,21 @@ int main(int argc, char** argv) try {
                                 : midi::input(ctx.get_executor(), port, options);
   std::cout << "listening on " << (virtual_port ? "virtual port " : "") << in.port_name() << " (Ctrl-C to stop)"
             << std::endl;
-  in.on_error([](std::error_code ec, const std::string& what) { std::cerr << ec.message() << ": " << what << '\n'; });
+  in.on_error([](std::error_code ec, const std::string& what) {
+    if (ec == midi::io_errc::server_lost) return;  // the receive fails with it too: said once, below
+    std::cerr << ec.message() << ": " << what << '\n';
+  });
 
   sd.on_cleanup("close the input", [&] { in.close(); });  // stops the port re-scan, so run() returns
   asio::co_spawn(ctx, sd.run(print_messages(in)), tactus::rethrow);
   ctx.run();
   return sd.status();
+} catch (const std::system_error& e) {
+  // The JACK server went away (killed, crashed): one line, status 1.
+  if (e.code() == midi::io_errc::server_lost)
+    return std::fprintf(stderr, "midi_monitor: the JACK server went away\n"), 1;
+  std::cerr << "midi_monitor: " << e.what() << '\n';
+  return 1;
 } catch (const std::exception& e) {
   std::cerr << "midi_monitor: " << e.what() << '\n';
   return 1;

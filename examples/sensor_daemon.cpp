@@ -91,6 +91,10 @@ int main(int argc, char** argv) try {
     std::printf("%s\n", r.to_string().c_str());
     std::fflush(stdout);
   });
+  // Until run(): the producer thread started below inherits this thread's mask, so SIGINT and
+  // SIGTERM always reach main()'s thread, where the shutdown hears them, and never interrupt the
+  // sensor's timing (Asio's thread_pool blocks them in its threads by itself).
+  auto held = sd.hold_signals();
   const auto ex = io.get_executor();
   stage_driver stage;
   asio::thread_pool pool{1};  // the driver's blocking calls; joined before `stage` goes

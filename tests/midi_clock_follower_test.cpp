@@ -558,3 +558,51 @@ TEST_CASE("before the fit is locked a repeat or a loss cannot be told: the posit
     }
   }
 }
+
+// Issue 12, item 3: after stop, nothing is followed, printed or timed. A clock message arriving
+// after shutdown() (the receive that completed as the program stopped), or the lost-clock
+// timer's handler already queued when shutdown() cancelled it, used to re-arm the timer: the
+// program printed "clock lost" after its summary and its io_context ran a second longer.
+TEST_CASE("after shutdown nothing is followed or reported and no timer is left") {
+  mc::reset(tp(1s));
+  rig r;
+  r.src.send(tp(1s), message::start());
+  const tp end = r.src.clock(tp(1s) + 1ms, bpm{120}, 24 * 2 + 1);
+  SECTION("a clock message after shutdown") {
+    r.src.play(r.f);
+    r.run_for(end - mc::now() + 10ms);
+    REQUIRE(r.changes == std::vector<transport_state>{transport_state::playing});
+    const auto ticks = r.seen.size();
+    const auto position = r.f.position();
+    r.f.shutdown();
+    r.f.on_message(message::clock(), mc::now());
+    r.f.on_message(message::start(), mc::now());
+    r.f.on_message(message::clock(), mc::now());
+    r.run_for(5s);
+    CHECK(r.changes == std::vector<transport_state>{transport_state::playing});  // never lost
+    CHECK(r.seen.size() == ticks);                                               // no beat
+    CHECK(r.f.position() == position);                                           // nothing followed
+    r.io.restart();
+    CHECK(r.io.poll() == 0);  // no timer left behind
+  }
+  SECTION("the lost-clock timer's handler queued when shutdown cancels it") {
+    r.src.play(r.f);
+    // The source went quiet: the metronome holds, only the lost-clock timer is pending.
+    r.run_for(end - mc::now() + 400ms);
+    REQUIRE(r.changes == std::vector<transport_state>{transport_state::playing});
+    const tp lost_at = mc::next_deadline();
+    REQUIRE(lost_at > mc::now());
+    // A timer due just before it runs first in the poll that dequeues both: it stops the follower
+    // after the lost-clock handler was taken off the timer queue (cancel() can no longer reach it).
+    asio::basic_waitable_timer<mc> stopper(r.io);
+    stopper.expires_at(lost_at - 1ns);
+    stopper.async_wait([&](std::error_code) { r.f.shutdown(); });
+    mc::advance_to(lost_at);
+    r.io.restart();
+    r.io.poll();
+    r.run_for(5s);
+    CHECK(r.changes == std::vector<transport_state>{transport_state::playing});
+    r.io.restart();
+    CHECK(r.io.poll() == 0);
+  }
+}

@@ -5,11 +5,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
+#include <sys/stat.h>
 #include <system_error>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -420,6 +424,78 @@ TEST_CASE("smf I/O errors name the path", "[midi][smf]") {
   }
   SECTION("reading a directory") {
     CHECK_THROWS_AS(smf_read(std::filesystem::temp_directory_path()), std::system_error);
+  }
+}
+
+// Issue 12, item 4: smf_read(path) read without a bound (/dev/zero grew it to 1 GB before
+// bad_alloc). It reads what the chunks declare, at most max_bytes, and names the limit.
+namespace {
+void write_file(const std::filesystem::path& p, const bytes& b) {
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+}
+}  // namespace
+
+TEST_CASE("smf_read of a path is bounded and names its limit", "[midi][smf]") {
+  const auto track = chunk("MTrk", {0x00, 0x90, 60, 100, 0x60, 0x80, 60, 0, 0x00, 0xFF, 0x2F, 0x00});
+  auto file = header(0, 1, 96);
+  file.insert(file.end(), track.begin(), track.end());
+  temp_file tmp;
+  SECTION("a file within the limit reads as its bytes do, trailing bytes unread") {
+    auto with_tail = file;
+    with_tail.insert(with_tail.end(), 100000, 0xAB);  // not part of any track: ignored, not read
+    write_file(tmp.path, with_tail);
+    const auto f = smf_read(tmp.path, file.size());
+    REQUIRE(f.tracks.size() == 1);
+    CHECK(f.tracks[0].events == smf_read(std::span<const std::uint8_t>(file)).tracks[0].events);
+    CHECK(f.tracks[0].events.size() == 2);
+  }
+  SECTION("one byte over the limit") {
+    write_file(tmp.path, file);
+    try {
+      smf_read(tmp.path, file.size() - 1);
+      FAIL("no exception");
+    } catch (const tactus::midi::smf_too_large& e) {
+      CHECK(e.limit() == file.size() - 1);
+      CHECK(e.offset() == 14 + 8);  // the track chunk's body is what no longer fits
+      CHECK_THAT(e.what(), ContainsSubstring(tmp.path.string()) &&
+                               ContainsSubstring("limit of " + std::to_string(file.size() - 1) + " bytes"));
+    }
+  }
+  SECTION("a chunk declaring 4 GiB is refused from its length") {
+    auto huge = header(1, 2, 96);
+    huge.insert(huge.end(), {'M', 'T', 'r', 'k', 0xFF, 0xFF, 0xFF, 0xF0, 0x00});
+    write_file(tmp.path, huge);
+    CHECK_THROWS_AS(smf_read(tmp.path), tactus::midi::smf_too_large);
+    CHECK_THROWS_WITH(smf_read(tmp.path),
+                      ContainsSubstring("limit of " + std::to_string(tactus::midi::smf_default_max_bytes)));
+  }
+  SECTION("/dev/zero fails at once") {
+    if (!std::filesystem::exists("/dev/zero")) TACTUS_SKIP("no /dev/zero on this machine");
+    CHECK_THROWS_WITH(smf_read("/dev/zero"), ContainsSubstring("no MThd header"));
+  }
+  SECTION("a pipe that never ends after a valid start") {
+    // A writer that keeps sending a track's bytes: the read stops at the limit, not at the end.
+    const auto fifo = tmp.path.string() + ".fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::thread writer([&] {
+      std::FILE* w = std::fopen(fifo.c_str(), "wb");
+      if (!w) return;
+      auto start = header(0, 1, 96);
+      start.insert(start.end(), {'M', 'T', 'r', 'k', 0x00, 0x10, 0x00, 0x00});  // a 1 MiB track
+      std::fwrite(start.data(), 1, start.size(), w);
+      const bytes notes(4096, 0x00);
+      while (std::fwrite(notes.data(), 1, notes.size(), w) == notes.size()) {
+      }
+      std::fclose(w);  // the reader closed its end: EPIPE (SIGPIPE is ignored below)
+    });
+    struct sigaction ignore {};
+    struct sigaction before {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ignore, &before);
+    CHECK_THROWS_AS(smf_read(fifo, 64 * 1024), tactus::midi::smf_too_large);
+    writer.join();
+    ::sigaction(SIGPIPE, &before, nullptr);
+    std::filesystem::remove(fifo);
   }
 }
 

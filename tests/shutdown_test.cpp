@@ -25,6 +25,8 @@
 #include <pthread.h>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
 using clock_type = tactus::testing::manual_clock;
@@ -467,4 +469,43 @@ TEST_CASE("shutdown: on the steady clock, SIGTERM during io.run() ends it with e
   CHECK(tasks.empty());
   std::printf("figure: SIGTERM to io.run() returning: %.2f ms (20 ms of it before the signal)\n",
               std::chrono::duration<double, std::milli>(took).count());
+}
+
+// Issue 12, item 2: Asio 1.22's signal_set installs its handler without SA_RESTART, so a Ctrl-C
+// made a blocking call in progress fail with EINTR: libjack, opening a port, then reported
+// "JACK error creating port". The shutdown adds SA_RESTART to the handler it installs.
+TEST_CASE("shutdown: a signal does not interrupt a blocking call in progress") {
+  asio::io_context io;
+  virtual_shutdown sd{io.get_executor()};
+  for (int sig : {SIGINT, SIGTERM}) {
+    struct sigaction now {};
+    REQUIRE(::sigaction(sig, nullptr, &now) == 0);
+    CHECK((now.sa_flags & SA_RESTART) != 0);
+    CHECK(now.sa_handler != SIG_DFL);
+  }
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pthread_t reader = pthread_self();
+  std::thread other([&] {
+    std::this_thread::sleep_for(30ms);
+    pthread_kill(reader, SIGINT);  // while the read below blocks
+    std::this_thread::sleep_for(30ms);
+    const char c = 'x';
+    CHECK(::write(fds[1], &c, 1) == 1);
+  });
+  char got = 0;
+  const auto n = ::read(fds[0], &got, 1);  // restarted after the handler: no EINTR
+  const int err = errno;
+  other.join();
+  ::close(fds[0]);
+  ::close(fds[1]);
+  INFO("read: " << n << ", errno " << err);
+  CHECK(n == 1);
+  CHECK(got == 'x');
+  // The signal was heard all the same: the shutdown begins as soon as run() does.
+  journal j;
+  auto r = spawn<clock_type>(io, sd.run(sleeper("work", 1h, j)));
+  deliver(io);
+  REQUIRE(r->done);
+  CHECK(sd.signal_number() == SIGINT);
 }

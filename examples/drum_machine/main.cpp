@@ -18,6 +18,7 @@
 #include <tactus/midi/output.hpp>
 #include <tactus/shutdown.hpp>
 
+#include "../server_lost.hpp"
 #include "grid_display.hpp"
 #include "options.hpp"
 #include "player.hpp"
@@ -44,6 +45,9 @@ int main(int argc, char** argv) try {
   midi::set_jack_message_handler(nullptr);  // libjack's lines: our own message says it once
   if (opt.list) return dm::list_patterns_and_ports();
   const auto pat = dm::load_pattern(opt);
+
+  // The JACK server gone: said once, below (a cleanup's failed note-off is no news then).
+  sd.on_report(examples::report_unless_server_lost);
 
   // Is there MIDI here? Without it, play to the terminal and to a file.
   const bool have_midi = dm::midi_reachable();
@@ -131,6 +135,10 @@ int main(int argc, char** argv) try {
               steps, sound.notes_played(), file ? " Recorded to " : "", file ? file->c_str() : "");
   if (const auto e = player.error()) return std::fprintf(stderr, "drum_machine: %s\n", e.message().c_str()), 1;
   return sd.status();
+} catch (const std::system_error& e) {
+  if (examples::is_server_lost(e)) return examples::say_server_lost("drum_machine");
+  std::fprintf(stderr, "drum_machine: %s\n", e.what());
+  return 1;
 } catch (const dm::usage_error& e) {
   std::fprintf(stderr, "drum_machine: %s (try --help)\n", e.what());
   return 2;

@@ -201,8 +201,18 @@ class basic_shutdown {
   /// Installs the signal_set for SIGINT and SIGTERM on `ex`'s execution context.
   explicit basic_shutdown(executor_type ex) : basic_shutdown(std::move(ex), {SIGINT, SIGTERM}) {}
   /// ... for the signals given (none: only request() starts the shutdown).
+  ///
+  /// Interrupted calls are restarted: Asio (1.22 at least) installs its handler without
+  /// SA_RESTART, so a signal arriving while some thread of this process that has it unblocked
+  /// sits in a blocking call (a read of libjack's socket while it opens a port) made that call
+  /// fail with EINTR, and the library with it ("JACK error creating port"). Right after the
+  /// signal_set adds a signal, its handler is installed again, the same, with SA_RESTART added
+  /// (sigaction read, modify, write); the signal still reaches the shutdown as before.
   basic_shutdown(executor_type ex, std::initializer_list<int> signals) : s_(std::make_shared<state>(std::move(ex))) {
-    for (int sig : signals) s_->signals_.add(sig);
+    for (int sig : signals) {
+      s_->signals_.add(sig);
+      restart_interrupted_calls(sig);
+    }
     s_->handled_ = std::vector<int>(signals);
   }
 
@@ -308,6 +318,16 @@ class basic_shutdown {
   int status() const noexcept { return s_->status_; }
 
  private:
+  // See the constructor. Only a handler that is installed (not SIG_DFL or SIG_IGN) is touched.
+  static void restart_interrupted_calls(int sig) noexcept {
+    struct sigaction now {};
+    if (::sigaction(sig, nullptr, &now) != 0) return;
+    if ((now.sa_flags & SA_SIGINFO) == 0 && (now.sa_handler == SIG_DFL || now.sa_handler == SIG_IGN)) return;
+    if (now.sa_flags & SA_RESTART) return;
+    now.sa_flags |= SA_RESTART;
+    ::sigaction(sig, &now, nullptr);
+  }
+
   static std::chrono::nanoseconds ns(duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d); }
 
   struct cleanup {

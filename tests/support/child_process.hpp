@@ -82,6 +82,9 @@ class child_process {
   child_process& operator=(const child_process&) = delete;
   ~child_process() { stop(stop_signal_); }
 
+  /// The process id (-1 once reaped).
+  pid_t pid() const noexcept { return pid_; }
+
   /// Sends `sig` without waiting.
   void signal(int sig) {
     if (pid_ > 0) ::kill(pid_, sig);

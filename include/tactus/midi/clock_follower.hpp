@@ -108,8 +108,10 @@ class basic_clock_follower {
   executor_type get_executor() const { return metro_.get_executor(); }
 
   /// One message from the clock source that arrived at `t` (CLOCK, START, CONTINUE, STOP, Song
-  /// Position Pointer; anything else is ignored). Executor only.
+  /// Position Pointer; anything else is ignored). Ignored after shutdown() until restart().
+  /// Executor only.
   void on_message(const message& msg, time_point t) {
+    if (stopped_) return;  // after stop nothing is followed, reported or timed
     const auto before = transport_.state();
     const auto repeats = transport_.repeats();
     if (!transport_.on_message(msg, t)) return;
@@ -162,16 +164,26 @@ class basic_clock_follower {
         [this](auto handler) { state_waiters_.add(std::move(handler), get_executor()); }, token);
   }
 
-  /// Stops following: cancels the lost-clock timer, pauses the metronome, completes pending
-  /// waits with operation_aborted. Messages fed afterwards are followed again. Executor only.
+  /// Stops following: cancels the lost-clock timer (a handler of it already queued does
+  /// nothing), pauses the metronome, completes pending waits with operation_aborted. From then
+  /// on nothing is followed, reported (on_state_change) or timed: messages fed afterwards are
+  /// ignored until restart(), so a clock message that arrives as the program stops cannot
+  /// re-arm the timer nor keep the io_context running. Executor only.
   void shutdown() {
-    watching_ = false;
-    watchdog_.cancel();
+    stopped_ = true;
+    disarm_watchdog();
     following_ = false;
     metro_.pause();
     pulse_waiters_.complete_all(asio::error::operation_aborted, 0);
     state_waiters_.complete_all(asio::error::operation_aborted, transport_.state());
   }
+
+  /// Follows again after shutdown(): the messages fed from now on (clock_follower::run() calls
+  /// it as it begins). The transport keeps its state and position. Executor only.
+  void restart() noexcept { stopped_ = false; }
+
+  /// Whether shutdown() was called since the last restart(). Executor only.
+  bool stopped() const noexcept { return stopped_; }
 
  private:
   void on_clock(time_point t) {
@@ -214,10 +226,7 @@ class basic_clock_follower {
       following_ = false;
       metro_.pause();
     }
-    if (s != transport_state::playing) {
-      watching_ = false;
-      watchdog_.cancel();
-    }
+    if (s != transport_state::playing) disarm_watchdog();
     if (on_change_) on_change_(s);
     state_waiters_.complete_all({}, s);
   }
@@ -226,12 +235,15 @@ class basic_clock_follower {
   // once per pulse: that would be a cancel and a handler per pulse). Two deadlines: past the
   // estimator's dropout tolerance the metronome holds (it does not play ahead of a source that
   // paused: the next pulse continues from where the source is), past the timeout it is lost.
+  // A handler already queued when the timer is cancelled still completes without an error: each
+  // arming has its number, and a handler whose number is not the current one does nothing.
   void arm_watchdog() {
     if (watching_) return;
     watching_ = true;
+    const std::uint64_t arming = ++arming_;
     watchdog_.expires_at(*last_clock_ + (following_ ? hold_after() : lost_after()));
-    watchdog_.async_wait([this](std::error_code ec) {
-      if (ec) return;  // cancelled: shutdown() or a state change cleared watching_
+    watchdog_.async_wait([this, arming](std::error_code ec) {
+      if (ec || arming != arming_) return;  // cancelled: shutdown() or a state change disarmed it
       watching_ = false;
       if (transport_.state() != transport_state::playing) return;
       const auto now = Clock::now();
@@ -245,6 +257,12 @@ class basic_clock_follower {
         arm_watchdog();
       }
     });
+  }
+
+  void disarm_watchdog() {
+    watching_ = false;
+    ++arming_;
+    watchdog_.cancel();
   }
 
   // A little past the timeout, so that check_lost (strictly greater) says yes on time.
@@ -269,8 +287,10 @@ class basic_clock_follower {
   std::function<void(transport_state)> on_change_;
   tactus::detail::waiter_list<std::int64_t> pulse_waiters_;
   tactus::detail::waiter_list<transport_state> state_waiters_;
-  bool following_ = false;  // the metronome is on the source's grid
-  bool watching_ = false;   // the lost-clock timer is pending
+  bool following_ = false;    // the metronome is on the source's grid
+  bool watching_ = false;     // the lost-clock timer is pending
+  bool stopped_ = false;      // shutdown() called: nothing is followed until restart()
+  std::uint64_t arming_ = 0;  // the lost-clock timer's current arming (see arm_watchdog)
 };
 
 /// Follows the MIDI clock arriving on a tactus::midi::input with a tactus::metronome.
@@ -297,6 +317,7 @@ class clock_follower : public basic_clock_follower<std::chrono::steady_clock> {
   asio::awaitable<void> run() {
     co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
     stop_.reset();
+    restart();  // after a shutdown(): a second run() follows again
     // Shuts down on every way out while the follower lives; not when an io_context destroys this
     // frame (its timers' service is going then) or after the follower is gone.
     struct on_exit {

@@ -38,6 +38,11 @@ struct input_options {
   /// Longer sysex are dropped (and counted in dropped()). A slot's buffer grows once to the
   /// longest sysex it has carried; that growth is the only allocation in RtMidi's thread.
   std::size_t max_sysex_bytes = 64 * 1024;
+  /// The most bytes of sysex queued at once (at least max_sysex_bytes): a sysex that does not fit
+  /// is dropped, counted in dropped() and reported as io_errc::queue_overflow (a reader behind,
+  /// as when the queue is full). It also bounds what the slots' sysex buffers keep: about twice
+  /// this, however many slots have carried a long sysex (1024 of 64 KiB could keep 64 MiB).
+  std::size_t max_queued_sysex_bytes = std::size_t(1) << 20;
   bool receive_sysex = true;
   bool receive_timing = true;           // clock (0xF8) and MTC quarter frame (0xF1), as RtMidi
                                         // defines it; start, stop, continue always pass

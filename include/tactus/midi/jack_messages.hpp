@@ -56,8 +56,11 @@ namespace detail {
 using jack_callback = void (*)(const char*);
 
 struct jack_message_routing {
-  jack_callback previous_error{};  // libjack's callbacks before ours (its defaults, usually)
-  jack_callback previous_info{};
+  // libjack's callbacks before ours (its defaults, usually). Atomic: a libjack thread started
+  // before ours were installed reads them through our trampoline, ordered only by libjack's own
+  // (plain) callback pointer.
+  std::atomic<jack_callback> previous_error{nullptr};
+  std::atomic<jack_callback> previous_info{nullptr};
   // Set by set_jack_message_handler; until then, lines go to the previous callbacks.
   std::atomic<bool> user_set{false};
   std::atomic<jack_message_handler> handler{nullptr};
@@ -87,7 +90,9 @@ inline void jack_route(jack_message_level level, const char* line) noexcept {
     if (auto h = r.handler.load(std::memory_order_relaxed)) h(level, line);
     return;
   }
-  const auto previous = level == jack_message_level::error ? r.previous_error : r.previous_info;
+  // acquire: pairs with install_jack_routing's release stores.
+  const auto previous =
+      (level == jack_message_level::error ? r.previous_error : r.previous_info).load(std::memory_order_acquire);
   if (previous) previous(line);
   else print_jack_message(level, line);
 }
@@ -105,10 +110,11 @@ inline bool install_jack_routing() {
     auto& r = jack_routing();
     // libjack exports its current callbacks (jack/jack.h: jack_error_callback, jack_info_callback):
     // ours forward to them until a handler is set, so a program that set its own keeps it.
+    // release: published before our trampolines can run (see jack_route).
     if (auto* cur = reinterpret_cast<jack_callback*>(::dlsym(RTLD_DEFAULT, "jack_error_callback")))
-      r.previous_error = *cur;
+      r.previous_error.store(*cur, std::memory_order_release);
     if (auto* cur = reinterpret_cast<jack_callback*>(::dlsym(RTLD_DEFAULT, "jack_info_callback")))
-      r.previous_info = *cur;
+      r.previous_info.store(*cur, std::memory_order_release);
     set_error(&jack_error_trampoline);
     set_info(&jack_info_trampoline);
     return true;

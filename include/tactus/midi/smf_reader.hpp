@@ -38,8 +38,32 @@ class smf_error : public std::runtime_error {
   /// Byte offset from the start of the file.
   std::size_t offset() const noexcept { return offset_; }
 
+ protected:
+  struct whole_message {};
+  smf_error(whole_message, std::size_t offset, const std::string& what) : std::runtime_error(what), offset_(offset) {}
+
  private:
   std::size_t offset_;
+};
+
+/// What smf_read(path) reads at most by default: 64 MiB, hundreds of times the largest MIDI files
+/// in use (a dense hour-long multitrack is a few MiB). Pass a larger bound to read more.
+inline constexpr std::size_t smf_default_max_bytes = std::size_t(64) << 20;
+
+/// A file whose tracks need more bytes than smf_read(path)'s bound: offset() is where the bound
+/// is crossed, limit() the bound. Nothing that large was read or allocated.
+class smf_too_large : public smf_error {
+ public:
+  smf_too_large(const std::string& path, std::size_t offset, std::size_t limit)
+      : smf_error(whole_message{}, offset,
+                  "tactus::midi: '" + path + "' needs more than smf_read's limit of " + std::to_string(limit) +
+                      " bytes (from byte " + std::to_string(offset) + "); pass a larger max_bytes to read it"),
+        limit_(limit) {}
+  /// The bound that was reached, in bytes.
+  std::size_t limit() const noexcept { return limit_; }
+
+ private:
+  std::size_t limit_;
 };
 
 /// A MIDI message at an absolute tick of its track.
@@ -352,20 +376,51 @@ inline smf_file smf_read(std::span<const std::uint8_t> bytes) {
   return file;
 }
 
-/// Reads and parses the file at `path`; see the span overload. Throws std::system_error
-/// naming the path if the file cannot be read, smf_error if it is malformed.
-inline smf_file smf_read(const std::filesystem::path& path) {
+/// Reads and parses the file at `path`; see the span overload. Reads only what the header and
+/// the track chunks declare, as they declare it (bytes after the last track are not read, so a
+/// pipe or a device that never ends is no problem), and at most `max_bytes`: a file that needs
+/// more throws smf_too_large naming the limit, before reading or allocating that much (a chunk
+/// that declares more is refused from its length). /dev/zero fails at once: no MThd header.
+/// Throws std::system_error naming the path if the file cannot be read, smf_error if it is
+/// malformed. Thread-safe: yes. Realtime-safe: no.
+inline smf_file smf_read(const std::filesystem::path& path, std::size_t max_bytes = smf_default_max_bytes) {
   errno = 0;
   std::unique_ptr<std::FILE, detail::smf_file_closer> f(std::fopen(path.c_str(), "rb"));
   if (!f) detail::smf_throw_io(path, "open", errno);
   std::vector<std::uint8_t> bytes;
-  std::uint8_t buf[16384];
-  for (;;) {
-    const auto n = std::fread(buf, 1, sizeof buf, f.get());
-    bytes.insert(bytes.end(), buf, buf + n);
-    if (n < sizeof buf) break;
+  // Appends up to `n` more bytes (fewer at the end of the file), in steps, so that a length
+  // the file does not hold allocates no more than the file has. False at the end of the file.
+  auto read = [&](std::uint64_t n) {
+    if (bytes.size() + n > max_bytes) throw smf_too_large(path.string(), bytes.size(), max_bytes);
+    constexpr std::size_t step = 1 << 16;
+    while (n > 0) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(n, step));
+      const auto at = bytes.size();
+      bytes.resize(at + want);
+      const auto got = std::fread(bytes.data() + at, 1, want, f.get());
+      bytes.resize(at + got);
+      if (got < want) {
+        if (std::ferror(f.get())) detail::smf_throw_io(path, "read", errno);
+        return false;
+      }
+      n -= got;
+    }
+    return true;
+  };
+  auto u32_at = [&](std::size_t i) {
+    return std::uint32_t(bytes[i]) << 24 | std::uint32_t(bytes[i + 1]) << 16 | std::uint32_t(bytes[i + 2]) << 8 |
+           bytes[i + 3];
+  };
+  // The header, then the chunks up to the declared number of MTrk; anything short or wrong is
+  // left to the span overload, which says what and where.
+  if (read(14) && std::equal(bytes.begin(), bytes.begin() + 4, "MThd") && u32_at(4) >= 6 && read(u32_at(4) - 6)) {
+    const unsigned ntracks = unsigned(bytes[10]) << 8 | bytes[11];
+    for (unsigned found = 0; found < ntracks;) {
+      const auto at = bytes.size();
+      if (!read(8) || !read(u32_at(at + 4))) break;
+      if (std::equal(bytes.begin() + std::ptrdiff_t(at), bytes.begin() + std::ptrdiff_t(at) + 4, "MTrk")) ++found;
+    }
   }
-  if (std::ferror(f.get())) detail::smf_throw_io(path, "read", errno);
   return smf_read(std::span<const std::uint8_t>(bytes));
 }
 

@@ -46,7 +46,7 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
   input_impl(executor_type ex, input_options opts)
       : ex_(std::move(ex)),
         opts_(std::move(opts)),
-        handoff_(opts_.capacity, opts_.max_sysex_bytes),
+        handoff_(opts_.capacity, opts_.max_sysex_bytes, opts_.max_queued_sysex_bytes),
         wake_(ex_),
         port_(std::make_shared<input_port>(
             ex_, opts_, &input_impl::rtmidi_callback, this,
@@ -282,6 +282,9 @@ class input_impl : public std::enable_shared_from_this<input_impl> {
     if (o.too_long)
       report(io_errc::sysex_too_long, std::to_string(o.too_long) + " sysex longer than " +
                                           std::to_string(opts_.max_sysex_bytes) + " bytes dropped");
+    if (o.over_budget)
+      report(io_errc::queue_overflow, std::to_string(o.over_budget) + " sysex dropped, " +
+                                          std::to_string(handoff_.sysex_budget()) + " bytes of sysex queued already");
     if (o.full)
       report(io_errc::queue_overflow, std::to_string(o.full) + " messages dropped, queue of " +
                                           std::to_string(handoff_.capacity()) + " full (" + std::to_string(o.total) +
