@@ -170,4 +170,16 @@ TEST_CASE("the JACK server killed: every operation fails with server_lost, nothi
   in.close();
   INFO("close took " << ms(clock_type::now() - c0) << " ms");
   CHECK(clock_type::now() - c0 < 500ms);
+
+  // Give the registry slot back: a server of the same name, started and stopped gracefully,
+  // frees what the killed one kept (otherwise every fresh clone, a new build tree and so a new
+  // name, would keep one more of JACK's 8 slots until no server could start on the machine).
+  co.stop_signal = SIGTERM;
+  tactus_tests::child_process again({"jackd", "-n", name, "--no-realtime", "-t", "2000", "-d", "dummy", "-r", "48000",
+                                     "-p", std::to_string(tactus_tests::jack_period_frames())},
+                                    co);
+  const auto again_by = clock_type::now() + 10s;
+  while (!server_answers() && clock_type::now() < again_by) std::this_thread::sleep_for(50ms);
+  CHECK(server_answers());
+  again.stop(SIGTERM);
 }
