@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // examples/link_metronome --midi-clock-out on the JACK fixture, measured by an independent
-// capture: a plain libjack client (below) stamps each MIDI message with the steady_clock time
-// its process callback saw it (so the figure includes JACK's delivery, up to a period), and this test, a second Link peer in the same private
+// capture: a plain libjack client (below) stamps each MIDI message with the time of the JACK
+// frame it arrived at, on steady_clock, and this test, a second Link peer in the same private
 // network namespace, says where the session puts each 24th of a beat. Real time: asserted are
 // only structural facts (START first, the clock running, STOP last after SIGINT, exit 0 within a
 // second); the phase of the MIDI clock against the session is printed as `figure:` lines.
@@ -65,17 +65,19 @@ class clock_capture {
  private:
   static int process(jack_nframes_t nframes, void* arg) {
     auto* self = static_cast<clock_capture*>(arg);
-    // The moment this client sees the cycle's events, on steady_clock (clock_gettime: fine on a
-    // realtime thread). JACK's own cycle stamps are no use here: on the dummy backend they lie a
-    // varying distance (up to a few hundred ms) from the monotonic clock.
-    const auto seen = std::chrono::duration_cast<std::chrono::microseconds>(clk::now().time_since_epoch()).count();
+    // Each event at its own frame's time, on steady_clock. JACK's clock is CLOCK_MONOTONIC_RAW
+    // (on this machine hundreds of ms away from steady_clock's CLOCK_MONOTONIC, and drifting), so
+    // the frame's JACK time is moved by the two clocks' offset read now.
+    const auto steady_now = std::chrono::duration_cast<std::chrono::microseconds>(clk::now().time_since_epoch()).count();
+    const std::int64_t to_steady = steady_now - std::int64_t(jack_get_time());
+    const jack_nframes_t cycle_start = jack_last_frame_time(self->client_);
     void* buf = jack_port_get_buffer(self->port_, nframes);
     const auto n = jack_midi_get_event_count(buf);
     auto count = self->count_.load(std::memory_order_relaxed);  // only this thread writes it
     for (std::uint32_t i = 0; i < n && count < self->events_.size(); ++i) {
       jack_midi_event_t ev;
       if (jack_midi_event_get(&ev, buf, i) != 0 || ev.size == 0) continue;
-      self->events_[count++] = {seen, ev.buffer[0]};
+      self->events_[count++] = {std::int64_t(jack_frames_to_time(self->client_, cycle_start + ev.time)) + to_steady, ev.buffer[0]};
     }
     self->count_.store(count, std::memory_order_release);  // publishes the events written above
     return 0;
@@ -174,7 +176,7 @@ TEST_CASE("link_metronome --midi-clock-out: START, a running clock on the sessio
   // two peers agree on loopback (link_session_test): the clock is never early, none is skipped.
   CHECK(lo > -1000);
   std::printf(
-      "figure: link -> MIDI clock (RtMidi on JACK, dummy backend), %zu pulses as another JACK client receives them, "
+      "figure: link -> MIDI clock (native JACK backend, dummy server), %zu pulses as another JACK client receives them, "
       "against the session's time for each: p50 %+.0f us, max %+.0f us (min of all %+.0f us); first pulse at "
       "session phase %.4f of 4 beats\n",
       late.size(), p50, hi, lo, first_bar_phase);
