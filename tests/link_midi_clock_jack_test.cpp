@@ -68,7 +68,8 @@ class clock_capture {
     // Each event at its own frame's time, on steady_clock. JACK's clock is CLOCK_MONOTONIC_RAW
     // (on this machine hundreds of ms away from steady_clock's CLOCK_MONOTONIC, and drifting), so
     // the frame's JACK time is moved by the two clocks' offset read now.
-    const auto steady_now = std::chrono::duration_cast<std::chrono::microseconds>(clk::now().time_since_epoch()).count();
+    const auto steady_now =
+        std::chrono::duration_cast<std::chrono::microseconds>(clk::now().time_since_epoch()).count();
     const std::int64_t to_steady = steady_now - std::int64_t(jack_get_time());
     const jack_nframes_t cycle_start = jack_last_frame_time(self->client_);
     void* buf = jack_port_get_buffer(self->port_, nframes);
@@ -77,7 +78,8 @@ class clock_capture {
     for (std::uint32_t i = 0; i < n && count < self->events_.size(); ++i) {
       jack_midi_event_t ev;
       if (jack_midi_event_get(&ev, buf, i) != 0 || ev.size == 0) continue;
-      self->events_[count++] = {std::int64_t(jack_frames_to_time(self->client_, cycle_start + ev.time)) + to_steady, ev.buffer[0]};
+      self->events_[count++] = {std::int64_t(jack_frames_to_time(self->client_, cycle_start + ev.time)) + to_steady,
+                                ev.buffer[0]};
     }
     self->count_.store(count, std::memory_order_release);  // publishes the events written above
     return 0;
@@ -176,7 +178,8 @@ TEST_CASE("link_metronome --midi-clock-out: START, a running clock on the sessio
   // two peers agree on loopback (link_session_test): the clock is never early, none is skipped.
   CHECK(lo > -1000);
   std::printf(
-      "figure: link -> MIDI clock (native JACK backend, dummy server), %zu pulses as another JACK client receives them, "
+      "figure: link -> MIDI clock (native JACK backend, dummy server), %zu pulses as another JACK client receives "
+      "them, "
       "against the session's time for each: p50 %+.0f us, max %+.0f us (min of all %+.0f us); first pulse at "
       "session phase %.4f of 4 beats\n",
       late.size(), p50, hi, lo, first_bar_phase);
