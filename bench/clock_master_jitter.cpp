@@ -23,6 +23,7 @@
 #include "support/cli.hpp"
 #include "support/jack_floor.hpp"
 #include "support/json.hpp"
+#include "support/load.hpp"
 #include "support/stats.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -45,27 +46,14 @@ using namespace std::chrono_literals;
 using tactus_bench::json;
 using tactus_bench::rounded;
 
+using tactus_bench::loadavg;
+
 namespace {
-
-std::string loadavg() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  f >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-// Lets the last cycles reach the capture, then empties it.
-std::vector<tactus_tests::captured_event> drain(tactus_tests::jack_capture& cap) {
-  const auto cycles = cap.cycles();
-  const auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (cap.cycles() < cycles + 4 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-  return cap.take();
-}
 
 // The clock master through a tactus output on `backend`, for `seconds`: its pulses' frames.
 std::vector<std::int64_t> run_tactus(midi::api backend, const std::string& client, double bpm, double seconds,
                                      tactus_tests::jack_capture& cap, json& extra) {
-  (void)drain(cap);  // what the previous path's output sent as it closed
+  (void)cap.drain();  // what the previous path's output sent as it closed
   asio::io_context io;
   std::vector<std::int64_t> frames;
   {
@@ -78,7 +66,7 @@ std::vector<std::int64_t> run_tactus(midi::api backend, const std::string& clien
     stop.async_wait([&](std::error_code) { master.stop(); });
     asio::co_spawn(io, master.run(), tactus::rethrow);
     io.run();
-    for (const auto& e : drain(cap))
+    for (const auto& e : cap.drain())
       if (e.status() == 0xF8) frames.push_back(e.frame);
     extra["pulses_sent"] = master.pulses_sent();
     // What the output saw: pulses whose time had passed when handed over (sent at once), xruns.
@@ -99,7 +87,7 @@ std::vector<std::int64_t> run_floor(tactus_bench::jack_floor& floor, double bpm,
   floor.start(std::move(ev));
   while (!floor.done()) std::this_thread::sleep_for(10ms);
   std::vector<std::int64_t> frames;
-  for (const auto& e : drain(cap))
+  for (const auto& e : cap.drain())
     if (e.status() == 0xF8) frames.push_back(e.frame);
   return frames;
 }

@@ -27,6 +27,7 @@
 #include "support/cli.hpp"
 #include "support/jack_floor.hpp"
 #include "support/json.hpp"
+#include "support/load.hpp"
 #include "support/stats.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -50,6 +51,8 @@ using clk = std::chrono::steady_clock;
 using tactus_bench::json;
 using tactus_bench::rounded;
 
+using tactus_bench::loadavg;
+
 namespace {
 
 // output_options::lookahead of the tactus outputs (--lookahead).
@@ -60,20 +63,6 @@ kick:  X...X...X...X...
 hat:   xxxxxxxxxxxxxxxx
 )";
 constexpr int drums_channel = 9;
-
-std::string loadavg() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  f >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-std::vector<tactus_tests::captured_event> drain(tactus_tests::jack_capture& cap) {
-  const auto cycles = cap.cycles();
-  const auto deadline = clk::now() + 2s;
-  while (cap.cycles() < cycles + 4 && clk::now() < deadline) std::this_thread::sleep_for(1ms);
-  return cap.take();
-}
 
 // The times of the Note Ons captured (microseconds of the steady clock, from their frames: see
 // jack_capture; times rather than frames, whose count jumps after an xrun).
@@ -87,7 +76,7 @@ std::vector<std::int64_t> note_on_times(const std::vector<tactus_tests::captured
 // The drum machine's player and sound, to an output on `backend`, for `bars` bars.
 std::vector<std::int64_t> run_drum_machine(midi::api backend, const std::string& client, double bpm, double swing,
                                            long bars, tactus_tests::jack_capture& cap, json& extra) {
-  (void)drain(cap);  // what the previous path's output sent as it closed
+  (void)cap.drain();  // what the previous path's output sent as it closed
   asio::io_context io;
   const auto ex = io.get_executor();
   auto out = std::make_shared<midi::output>(
@@ -111,7 +100,7 @@ std::vector<std::int64_t> run_drum_machine(midi::api backend, const std::string&
   extra["output_xruns"] = out->xruns();
   extra["output_dropped"] = out->dropped();
   if (player.error()) extra["error"] = player.error().message();
-  const auto frames = note_on_times(drain(cap));
+  const auto frames = note_on_times(cap.drain());
   return frames;
 }
 
@@ -138,7 +127,7 @@ std::vector<std::int64_t> run_floor(tactus_bench::jack_floor& floor, double bpm,
   cap.take();
   floor.start(std::move(ev));
   while (!floor.done()) std::this_thread::sleep_for(10ms);
-  return note_on_times(drain(cap));
+  return note_on_times(cap.drain());
 }
 
 // Grid offsets: each note's time against the straight line through all of them over its grid

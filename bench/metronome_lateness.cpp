@@ -29,6 +29,7 @@
 
 #include "support/cli.hpp"
 #include "support/json.hpp"
+#include "support/load.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
@@ -55,6 +56,8 @@
 #include <vector>
 
 // --- Allocation counting: every global operator new goes through here. ----------------------
+
+using tactus_bench::load_1m;
 
 namespace {
 // Relaxed: a tally, read on the thread that allocates; no other memory is published through it.
@@ -130,15 +133,6 @@ struct options {
 // timeline does (period in double seconds, rounded to the clock's tick), never accumulated.
 clk::time_point grid_time(clk::time_point t0, std::int64_t n, double period_s) {
   return t0 + std::chrono::round<clk::duration>(std::chrono::duration<double>(static_cast<double>(n) * period_s));
-}
-
-double load_1m() {
-  double l = -1;
-  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf", &l) != 1) l = -1;
-    std::fclose(f);
-  }
-  return l;
 }
 
 // One series' samples, over one or more contiguous runs (segments): the beat index and the

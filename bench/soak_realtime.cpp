@@ -19,6 +19,7 @@
 
 #include "support/cli.hpp"
 #include "support/json.hpp"
+#include "support/load.hpp"
 #include "support/stats.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -41,6 +42,8 @@
 #include <vector>
 
 extern char** environ;
+
+using tactus_bench::load_1m;
 
 namespace {
 
@@ -168,15 +171,6 @@ void stop_stress(std::optional<pid_t> pid) {
   if (!pid) return;
   ::kill(-*pid, SIGTERM);  // the group: stress-ng and its workers
   ::waitpid(*pid, nullptr, 0);
-}
-
-double load_1m() {
-  double l = -1;
-  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf", &l) != 1) l = -1;
-    std::fclose(f);
-  }
-  return l;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "support/cli.hpp"
 #include "support/json.hpp"
+#include "support/load.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -39,6 +40,8 @@
 using clock_type = std::chrono::steady_clock;
 using json = tactus_bench::json;
 
+using tactus_bench::loadavg;
+
 namespace {
 
 double cpu_seconds() {
@@ -46,13 +49,6 @@ double cpu_seconds() {
   ::getrusage(RUSAGE_SELF, &u);
   auto s = [](timeval t) { return t.tv_sec + t.tv_usec / 1e6; };
   return s(u.ru_utime) + s(u.ru_stime);
-}
-
-std::string loadavg() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
 }
 
 // Lateness of updates against their grid, in µs, as a histogram (1 µs bins up to 100 ms).

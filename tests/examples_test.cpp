@@ -46,11 +46,6 @@ namespace {
 const std::map<std::string, std::string> no_server = {{"JACK_DEFAULT_SERVER", "tactus-no-such-server-xyz"},
                                                       {"JACK_NO_START_SERVER", "1"}};
 
-fs::path scratch() {
-  static const fs::path dir = tactus_tests::scratch_dir("examples_test");
-  return dir;
-}
-
 using tactus_tests::slurp;
 
 std::string show(const std::vector<std::string>& args) {
@@ -59,34 +54,11 @@ std::string show(const std::vector<std::string>& args) {
   return s;
 }
 
-// An example as a child process, stdout and stderr in files of their own.
-class example {
+// An example as a child process (see tactus_tests::example_process).
+class example : public tactus_tests::example_process {
  public:
   example(std::vector<std::string> args, std::map<std::string, std::string> env = {})
-      : out_(scratch() / ("out-" + std::to_string(++count_))),
-        err_(scratch() / ("err-" + std::to_string(count_))),
-        process_(std::move(args), {.stdout_file = out_.string(),
-                                   .stderr_file = err_.string(),
-                                   .env = std::move(env),
-                                   .stop_signal = SIGKILL}) {}
-  std::optional<int> wait(clock_type::duration timeout) { return process_.wait(timeout); }
-  void signal(int s) { process_.signal(s); }
-  std::string out() const { return slurp(out_); }
-  std::string err() const { return slurp(err_); }
-  bool says(const std::string& text) const {
-    return out().find(text) != std::string::npos || err().find(text) != std::string::npos;
-  }
-  /// Waits until stdout or stderr holds `text`.
-  bool wait_for(const std::string& text, clock_type::duration timeout = 10s) const {
-    const auto end = clock_type::now() + timeout;
-    while (!says(text) && clock_type::now() < end) std::this_thread::sleep_for(5ms);
-    return says(text);
-  }
-
- private:
-  fs::path out_, err_;
-  tactus_tests::child_process process_;
-  static inline int count_ = 0;
+      : example_process("examples_test", std::move(args), std::move(env)) {}
 };
 
 std::size_t lines(const std::string& s) { return std::size_t(std::count(s.begin(), s.end(), '\n')); }

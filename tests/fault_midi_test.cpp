@@ -9,6 +9,7 @@
 
 #include "support/catch.hpp"
 #include "support/jack_link.hpp"
+#include "support/rtmidi_sender.hpp"
 #include "support/sanitizers.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
@@ -34,13 +35,7 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-// A raw RtMidi sender: a virtual JACK output port "<client>:src".
-struct sender {
-  explicit sender(const std::string& client) : out(RtMidi::UNIX_JACK, client) { out.openVirtualPort("src"); }
-  ~sender() { tactus::midi::quiesce(out); }  // RtMidi's own close can crash libjack
-  void send(const message& m) { out.sendMessage(m.bytes().data(), m.bytes().size()); }
-  RtMidiOut out;
-};
+using sender = tactus_tests::rtmidi_sender;
 
 // Message number n as a note-on: (n / 128) % 16 on the channel, n % 128 the key, velocity 1 +
 // (n / 2048) % 127; numbers are recovered modulo 16 * 128 * 127.

@@ -12,6 +12,7 @@
 #include "support/jack_link.hpp"
 #include "support/jack_period.hpp"
 #include "support/message_printer.hpp"
+#include "support/rtmidi_sender.hpp"
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -41,13 +42,7 @@ using Catch::Matchers::ContainsSubstring;
 
 namespace {
 
-// A raw RtMidi sender: a virtual JACK output port "<client>:src" that the input connects to.
-struct sender {
-  explicit sender(const std::string& client) : out(RtMidi::UNIX_JACK, client) { out.openVirtualPort("src"); }
-  ~sender() { tactus::midi::quiesce(out); }  // RtMidi's own close can crash libjack
-  void send(const message& m) { out.sendMessage(m.bytes().data(), m.bytes().size()); }
-  RtMidiOut out;
-};
+using sender = tactus_tests::rtmidi_sender;
 
 bool wait_until(const std::function<bool()>& pred, clock_type::duration timeout = 10s) {
   const auto end = clock_type::now() + timeout;

@@ -117,4 +117,38 @@ class child_process {
   int stop_signal_;
 };
 
+/// A program (an example) as a child process, stdout and stderr in files of their own under
+/// scratch_dir(tag), SIGKILLed if the test leaves it running.
+class example_process {
+ public:
+  example_process(std::string tag, std::vector<std::string> args, std::map<std::string, std::string> env = {})
+      : out_(dir(tag) / ("out-" + std::to_string(++count_))),
+        err_(dir(tag) / ("err-" + std::to_string(count_))),
+        process_(std::move(args), {.stdout_file = out_.string(),
+                                   .stderr_file = err_.string(),
+                                   .env = std::move(env),
+                                   .stop_signal = SIGKILL}) {}
+  std::optional<int> wait(std::chrono::steady_clock::duration timeout) { return process_.wait(timeout); }
+  void signal(int s) { process_.signal(s); }
+  pid_t pid() const noexcept { return process_.pid(); }
+  std::string out() const { return slurp(out_); }
+  std::string err() const { return slurp(err_); }
+  bool says(const std::string& text) const {
+    return out().find(text) != std::string::npos || err().find(text) != std::string::npos;
+  }
+  /// Waits until stdout or stderr holds `text`.
+  bool wait_for(const std::string& text, std::chrono::steady_clock::duration timeout = std::chrono::seconds(10)) const {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (!says(text) && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return says(text);
+  }
+
+ private:
+  static std::filesystem::path dir(const std::string& tag) { return scratch_dir(tag); }
+  std::filesystem::path out_, err_;
+  child_process process_;
+  static inline int count_ = 0;
+};
+
 }  // namespace tactus_tests

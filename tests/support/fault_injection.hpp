@@ -59,40 +59,11 @@ inline std::optional<std::chrono::duration<double>> cpu_time(pid_t pid) {
   return std::chrono::duration<double>(double(utime + stime) / double(::sysconf(_SC_CLK_TCK)));
 }
 
-/// An example as a child process, stdout and stderr in files of their own, SIGKILLed if the test
-/// leaves it running.
-class example {
+/// An example as a child process (see example_process), its files under scratch_dir("fault_test").
+class example : public tactus_tests::example_process {
  public:
   example(std::vector<std::string> args, std::map<std::string, std::string> env = {})
-      : out_(dir() / ("out-" + std::to_string(++count_))),
-        err_(dir() / ("err-" + std::to_string(count_))),
-        process_(std::move(args), {.stdout_file = out_.string(),
-                                   .stderr_file = err_.string(),
-                                   .env = std::move(env),
-                                   .stop_signal = SIGKILL}) {}
-  std::optional<int> wait(fault_clock::duration timeout) { return process_.wait(timeout); }
-  void signal(int s) { process_.signal(s); }
-  pid_t pid() const noexcept { return process_.pid(); }
-  std::string out() const { return slurp(out_); }
-  std::string err() const { return slurp(err_); }
-  bool says(const std::string& text) const {
-    return out().find(text) != std::string::npos || err().find(text) != std::string::npos;
-  }
-  /// Waits until stdout or stderr holds `text`.
-  bool wait_for(const std::string& text, fault_clock::duration timeout = std::chrono::seconds(10)) const {
-    const auto end = fault_clock::now() + timeout;
-    while (!says(text) && fault_clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    return says(text);
-  }
-
- private:
-  static std::filesystem::path dir() {
-    static const auto d = scratch_dir("fault_test");
-    return d;
-  }
-  std::filesystem::path out_, err_;
-  child_process process_;
-  static inline int count_ = 0;
+      : example_process("fault_test", std::move(args), std::move(env)) {}
 };
 
 /// The lines of `s` that hold `text`.

@@ -19,6 +19,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 // Test and benchmark support: a frame-stamped MIDI capture, an independent JACK client written on
@@ -134,6 +135,16 @@ class jack_capture {
     // release: the realtime thread may reuse the slots only after we have copied them.
     tail_.store(head, std::memory_order_release);
     return out;
+  }
+
+  /// Lets a few more cycles (4) reach us, so that what was sent before the call is in, then
+  /// take()s. Waits at most `patience` (a stalled server). Thread: as take().
+  std::vector<captured_event> drain(std::chrono::steady_clock::duration patience = std::chrono::seconds(2)) {
+    const auto seen = cycles();
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    while (cycles() < seen + 4 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return take();
   }
 
   /// Events that did not fit in the ring (take() not called often enough).
