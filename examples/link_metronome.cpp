@@ -33,6 +33,7 @@
 #include <tactus/task_group.hpp>
 
 #include "cli.hpp"
+#include "server_lost.hpp"
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -43,6 +44,8 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <utility>
 
 namespace midi = tactus::midi;
 
@@ -110,6 +113,22 @@ int main(int argc, char** argv) try {
     master.emplace(io.get_executor(), *out, tempo);
     from_link.emplace(link, *master, tactus::link::midi_clock_out_options{.quantum = bar, .start_stop = start_stop});
   }
+  // The JACK server going away: one line, status 1 (see the README's "What happens when...").
+  bool server_lost = false;
+  auto lost = [&] {
+    if (!std::exchange(server_lost, true)) examples::say_server_lost("link_metronome");
+    sd.request();
+  };
+  if (master)
+    master->metronome().set_error_handler([&](std::exception_ptr e, const tactus::tick&) {
+      if (!examples::is_server_lost(e)) std::rethrow_exception(e);  // the metronome's default: one line
+      lost();
+    });
+  if (in)
+    in->on_error([&](std::error_code ec, const std::string& what) {
+      if (ec == midi::io_errc::server_lost) lost();
+      else std::fprintf(stderr, "link_metronome: %s: %s\n", ec.message().c_str(), what.c_str());
+    });
 
   m.on_beat([&](const tactus::tick& t) {
     // The session's beat now, as Link counts it: where this beat fired on the session's grid.
@@ -140,7 +159,11 @@ int main(int argc, char** argv) try {
   if (seconds > 0) sd.request_after(std::chrono::duration<double>(seconds));
   asio::co_spawn(io, sd.run(tasks), tactus::rethrow);
   io.run();
-  return sd.status();
+  return server_lost ? 1 : sd.status();
+} catch (const std::system_error& e) {
+  if (examples::is_server_lost(e)) return examples::say_server_lost("link_metronome");
+  std::fprintf(stderr, "link_metronome: %s\n", e.what());
+  return 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "link_metronome: %s\n", e.what());
   return 1;
