@@ -10,6 +10,7 @@
 
 #include "support/catch.hpp"
 #include "support/child_process.hpp"
+#include "support/rtmidi_capture.hpp"
 
 #include <RtMidi.h>
 #include <algorithm>
@@ -85,37 +86,7 @@ void check_help(const std::string& exe) {
   CHECK(e.err().empty());
 }
 
-// A raw JACK MIDI input port "<client>:in" that hears what the examples send.
-class capture {
- public:
-  explicit capture(const std::string& client) : in_(RtMidi::UNIX_JACK, client) {
-    in_.ignoreTypes(false, false, false);
-    in_.setCallback(&capture::callback, this);
-    in_.openVirtualPort("in");
-  }
-  ~capture() { tactus::midi::quiesce(in_); }  // RtMidi's own close can crash libjack
-
-  std::vector<message> messages() {
-    std::lock_guard lock(mutex_);
-    return got_;
-  }
-  std::size_t count(bool (*pred)(const message&)) {
-    std::lock_guard lock(mutex_);
-    return std::size_t(std::count_if(got_.begin(), got_.end(), pred));
-  }
-
- private:
-  static void callback(double, std::vector<unsigned char>* b, void* self) {
-    auto* me = static_cast<capture*>(self);
-    if (auto m = message::from_bytes(*b)) {
-      std::lock_guard lock(me->mutex_);
-      me->got_.push_back(*m);
-    }
-  }
-  std::mutex mutex_;
-  std::vector<message> got_;
-  RtMidiIn in_;  // last: destroyed (stopping its callback) before what the callback uses
-};
+using capture = tactus_tests::rtmidi_capture;  // a raw JACK MIDI input port "<client>:in"
 
 bool is_note_on(const message& m) { return m.is_note_on(); }
 bool is_clock(const message& m) { return m.type() == message_type::clock; }

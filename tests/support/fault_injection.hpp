@@ -5,6 +5,7 @@
 #include <tactus/midi/rtmidi_close.hpp>
 
 #include "child_process.hpp"
+#include "rtmidi_capture.hpp"
 
 #include <RtMidi.h>
 #include <algorithm>
@@ -74,49 +75,7 @@ inline std::size_t lines_with(const std::string& s, const std::string& text) {
   return n;
 }
 
-/// A raw JACK MIDI input port "<client>:in" on the current JACK_DEFAULT_SERVER that records what
-/// it hears (RtMidi's JACK API directly: independent of tactus's input).
-class capture {
- public:
-  explicit capture(const std::string& client) : in_(RtMidi::UNIX_JACK, client) {
-    in_.ignoreTypes(false, false, false);
-    in_.setCallback(&capture::callback, this);
-    in_.openVirtualPort("in");
-  }
-  ~capture() { tactus::midi::quiesce(in_); }  // RtMidi's own close can crash libjack
-
-  std::vector<tactus::midi::message> messages() {
-    std::lock_guard lock(mutex_);
-    return got_;
-  }
-  std::size_t size() {
-    std::lock_guard lock(mutex_);
-    return got_.size();
-  }
-  /// What arrived since the last take(), forgotten here.
-  std::vector<tactus::midi::message> take() {
-    std::lock_guard lock(mutex_);
-    return std::exchange(got_, {});
-  }
-  /// Waits until `n` messages arrived or `timeout` passed; returns how many arrived.
-  std::size_t wait_for(std::size_t n, fault_clock::duration timeout) {
-    const auto end = fault_clock::now() + timeout;
-    while (size() < n && fault_clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    return size();
-  }
-
- private:
-  static void callback(double, std::vector<unsigned char>* b, void* self) {
-    auto* me = static_cast<capture*>(self);
-    if (auto m = tactus::midi::message::from_bytes(*b)) {
-      std::lock_guard lock(me->mutex_);
-      me->got_.push_back(*m);
-    }
-  }
-  std::mutex mutex_;
-  std::vector<tactus::midi::message> got_;
-  RtMidiIn in_;  // last: destroyed (stopping its callback) before what the callback uses
-};
+using capture = rtmidi_capture;  // see rtmidi_capture.hpp
 
 /// The notes of `got` still sounding at its end: note-ons not followed by their note-off or by
 /// All Notes Off (CC 123) on their channel.
