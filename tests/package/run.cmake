@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSL-1.0
 # The package test (ctest package_consumer): can a downstream project use tactus?
 #
-#   cmake -DSOURCE_DIR=<tactus> -DBINARY_DIR=<scratch> -DGENERATOR=<gen> -DCXX=<c++> -P run.cmake
+#   cmake -DSOURCE_DIR=<tactus> -DBINARY_DIR=<scratch> -DGENERATOR=<gen> -DCXX=<c++> [-DWITH_LINK=ON] -P run.cmake
 #
 # 1. configures the tactus source tree alone (no tests, examples, benchmarks) and installs it
 #    into <scratch>/prefix;
@@ -67,6 +67,13 @@ step("build the consumer" ${CMAKE_COMMAND} --build ${BINARY_DIR}/consumer)
 step("run the consumer (metronome on manual_clock)" ${BINARY_DIR}/consumer/consumer)
 message(STATUS "${step_output}")
 step("run the MIDI consumer (tactus::midi)" ${BINARY_DIR}/consumer/consumer_midi)
+# tactus::link: built and run when tactus found Ableton Link (-DWITH_LINK=ON from the suite).
+if(WITH_LINK)
+  if(NOT EXISTS ${BINARY_DIR}/consumer/consumer_link)
+    message(FATAL_ERROR "package test FAILED: tactus was built with Link, but find_package(tactus) gave no tactus::link")
+  endif()
+  step("run the Link consumer (tactus::link)" ${BINARY_DIR}/consumer/consumer_link)
+endif()
 
 # find_package(tactus <args>) in a throw-away project: `expect` is ACCEPT or REJECT.
 function(find_package_case name expect args)

@@ -6,6 +6,19 @@
 #include <tactus/tempo.hpp>
 #include <tactus/timeline.hpp>
 
+// Link 3.1 (Debian 13's ableton-link-dev) compiles Asio under a name of its own: it defines `asio`
+// as link_asio_1_28_0 around `#include <asio.hpp>`, for the copy of Asio it bundles. Debian's
+// package bundles none, so that include reaches the system's Asio, which a translation unit can
+// include only once (include guards): after tactus's own Asio headers, Link's name would be empty.
+// So Asio comes whole first, as `asio`, and Link's name is made an alias of it: one Asio for
+// both. Link 3.0 (Debian 12) uses `asio` itself and never sees the alias. CMake sets
+// TACTUS_LINK_ASIO_NAMESPACE from the Link it finds; the default is Link 3.1's.
+#include <asio.hpp>
+#include <asio/system_timer.hpp>
+#ifndef TACTUS_LINK_ASIO_NAMESPACE
+#define TACTUS_LINK_ASIO_NAMESPACE link_asio_1_28_0
+#endif
+namespace TACTUS_LINK_ASIO_NAMESPACE = ::asio;
 #include <ableton/Link.hpp>
 #include <asio/any_io_executor.hpp>
 #include <asio/async_result.hpp>
