@@ -222,17 +222,17 @@ int main(int argc, char** argv) {
       "ways; prints one JSON object",
       "clock_follow"};
   app.add_option("--runs", runs, "runs per jitter level (each a tempo map and a steady clock with dropouts)")
-      ->check(CLI::Range(1, 10'000))
+      ->check(tactus_bench::range(1, 10'000))
       ->capture_default_str();
   app.add_flag("--jack", jack, "on a JACK server: jack_midi_clock as the master, both backends following");
   app.add_option("--seconds", seconds, "--jack: seconds of clock")
-      ->check(CLI::Range(5.0, 3600.0))
+      ->check(tactus_bench::range(5.0, 3600.0))
       ->capture_default_str();
   app.add_option("--bpm", master_bpm, "--jack: the master's tempo")
-      ->check(CLI::Range(30.0, 300.0))
+      ->check(tactus_bench::range(30.0, 300.0))
       ->capture_default_str();
   app.add_option("--jitter", jitter_percent, "--jack: the master's artificial jitter (jack_midi_clock -J), percent")
-      ->check(CLI::Range(0.0, 20.0))
+      ->check(tactus_bench::range(0.0, 20.0))
       ->capture_default_str();
   tactus_bench::parse(app, argc, argv);
   if (jack) {

@@ -15,6 +15,7 @@
 //   cmake/jack-server.sh start bench-jack /tmp/bench-jack
 //   JACK_DEFAULT_SERVER=bench-jack build/release/bench/clock_master_jitter --seconds 30
 #include <tactus/midi/clock_master.hpp>
+#include <tactus/midi/jack_messages.hpp>
 #include <tactus/midi/output.hpp>
 #include <tactus/rethrow.hpp>
 
@@ -134,11 +135,12 @@ int main(int argc, char** argv) try {
       "client and a plain libjack floor, captured with frame stamps; prints one JSON object",
       "clock_master_jitter"};
   app.add_option("--seconds", seconds, "seconds per tempo and path")
-      ->check(CLI::Range(1.0, 3600.0))
+      ->check(tactus_bench::range(1.0, 3600.0))
       ->capture_default_str();
   tactus_bench::parse(app, argc, argv);
 
   const std::string load_before = loadavg();
+  midi::set_jack_message_handler(nullptr);  // libjack's lines: the capture's own error says it once
   tactus_tests::jack_capture cap("cmj-capture");
   tactus_bench::jack_floor floor("cmj-floor");
   floor.connect(cap.port_name());

@@ -362,17 +362,18 @@ int main(int argc, char** argv) try {
   int frames = 200, rounds = 5, frame_ms = 20, flood_ms = 1000, backlog = 100000, stall_items = 100000;
   int stall_ms = 200, capacity = 1024, idle_ms = 1000;
   CLI::App app{"handoff: a producer thread to a coroutine, three ways, side by side", "handoff"};
-  app.add_option("--frames", frames, "frames per method in the frames phase")->check(CLI::Range(1, 1'000'000));
-  app.add_option("--rounds", rounds, "interleaved rounds of the frames phase")->check(CLI::Range(1, 1000));
-  app.add_option("--frame-ms", frame_ms, "period of the frames, ms")->check(CLI::Range(1, 1000));
-  app.add_option("--flood-ms", flood_ms, "length of the flood per method, ms")->check(CLI::Range(10, 60'000));
+  app.add_option("--frames", frames, "frames per method in the frames phase")->check(tactus_bench::range(1, 1'000'000));
+  app.add_option("--rounds", rounds, "interleaved rounds of the frames phase")->check(tactus_bench::range(1, 1000));
+  app.add_option("--frame-ms", frame_ms, "period of the frames, ms")->check(tactus_bench::range(1, 1000));
+  app.add_option("--flood-ms", flood_ms, "length of the flood per method, ms")->check(tactus_bench::range(10, 60'000));
   app.add_option("--backlog", backlog, "asio_post and blocking_get: most items outstanding in a flood")
-      ->check(CLI::Range(1, 10'000'000));
+      ->check(tactus_bench::range(1, 10'000'000));
   app.add_option("--stall-items", stall_items, "items per method sent while the loop stalls")
-      ->check(CLI::Range(1, 10'000'000));
-  app.add_option("--stall-ms", stall_ms, "how long the loop stalls, ms")->check(CLI::Range(1, 10'000));
-  app.add_option("--capacity", capacity, "the channel's slots")->check(CLI::Range(1, 1 << 24));
-  app.add_option("--idle-ms", idle_ms, "length of the idle heartbeat baseline, ms")->check(CLI::Range(10, 60'000));
+      ->check(tactus_bench::range(1, 10'000'000));
+  app.add_option("--stall-ms", stall_ms, "how long the loop stalls, ms")->check(tactus_bench::range(1, 10'000));
+  app.add_option("--capacity", capacity, "the channel's slots")->check(tactus_bench::range(1, 1 << 24));
+  app.add_option("--idle-ms", idle_ms, "length of the idle heartbeat baseline, ms")
+      ->check(tactus_bench::range(10, 60'000));
   tactus_bench::parse(app, argc, argv);
 
   const auto cap = std::size_t(capacity);

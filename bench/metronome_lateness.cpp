@@ -420,13 +420,13 @@ options parse(int argc, char** argv) {
       "clock_nanosleep floor; prints one JSON object",
       "metronome_lateness"};
   app.add_option("--beats", o.beats, "beats per series (the series run one after another)")
-      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1'000'000'000}))
+      ->check(tactus_bench::range(std::int64_t{2}, std::int64_t{1'000'000'000}))
       ->capture_default_str();
   app.add_option("--bpm", o.bpm, "tempo (60000: a 1 ms beat)")
-      ->check(CLI::Range(tactus::bpm::min_value, tactus::bpm::max_value))
+      ->check(tactus_bench::range(tactus::bpm::min_value, tactus::bpm::max_value))
       ->capture_default_str();
   app.add_option("--warmup", o.warmup, "beats of each metronome run excluded from allocs_per_beat_steady")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000}))
+      ->check(tactus_bench::range(std::int64_t{0}, std::int64_t{1'000'000'000}))
       ->capture_default_str();
   std::string policy = "catch_up";
   app.add_option("--policy", policy, "the metronome's overrun policy (catch_up: every beat measured)")
@@ -435,11 +435,11 @@ options parse(int argc, char** argv) {
   app.add_option("--rounds", o.rounds,
                  "split each series into R runs of N/R beats, interleaved in rotating order, so that a load "
                  "change hits the three alike (1: one contiguous run each)")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}))
+      ->check(tactus_bench::range(std::int64_t{1}, std::int64_t{1'000'000}))
       ->capture_default_str();
   app.add_option("--probe-slack-ns", o.probe_slack_ns,
                  "timer slack of the clock_nanosleep probe (0 keeps the thread's, 50000 for a normal thread)")
-      ->check(CLI::Range(0L, 1'000'000'000L))
+      ->check(tactus_bench::range(0L, 1'000'000'000L))
       ->capture_default_str();
   app.add_option("--histogram", o.histogram, "write lateness histograms and drift curves for gnuplot to FILE");
   tactus_bench::parse(app, argc, argv);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
-// midi_bridge: how long a MIDI message takes from RtMidi's callback to the coroutine that
-// receives it through tactus::midi::input, beside the floor (a bare asio::post from a foreign
+// midi_bridge: how long a MIDI message takes from the backend's thread (its stamp: on the native
+// JACK backend, the message's frame time) to the coroutine that receives it through
+// tactus::midi::input, beside the floor (a bare asio::post from a foreign
 // thread), and how much a flood loses. Prints one JSON object on stdout.
 //
 // Uses the JACK server named by JACK_DEFAULT_SERVER; when none answers, starts a private
@@ -272,15 +273,17 @@ int main(int argc, char** argv) try {
       "midi_bridge: latency of tactus::midi::input from RtMidi's callback to a coroutine, beside a bare "
       "asio::post, and what a flood loses; prints one JSON object",
       "midi_bridge"};
-  app.add_option("--messages", n, "messages of the paced run")->check(CLI::Range(1, 10'000'000))->capture_default_str();
+  app.add_option("--messages", n, "messages of the paced run")
+      ->check(tactus_bench::range(1, 10'000'000))
+      ->capture_default_str();
   app.add_option("--rate", rate, "messages per second of the paced run and of the asio::post floor")
-      ->check(CLI::Range(1.0, 1e6))
+      ->check(tactus_bench::range(1.0, 1e6))
       ->capture_default_str();
   app.add_option("--capacity", capacity, "the input's queue capacity (messages)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->check(tactus_bench::range(std::size_t{1}, std::size_t{1} << 24))
       ->capture_default_str();
   app.add_option("--flood-messages", flood_n, "messages sent as fast as RtMidi takes them")
-      ->check(CLI::Range(1, 100'000'000))
+      ->check(tactus_bench::range(1, 100'000'000))
       ->capture_default_str();
   tactus_bench::parse(app, argc, argv);
 

@@ -179,12 +179,14 @@ int main(int argc, char** argv) try {
   CLI::App app{"soak_realtime: a fast beat for a long time under CPU load, three ways", "soak_realtime"};
   double seconds = 60, bpm = 60000;
   int stress_cpu = 2;
-  app.add_option("--seconds", seconds, "length of each run")->check(CLI::Range(1.0, 86400.0))->capture_default_str();
+  app.add_option("--seconds", seconds, "length of each run")
+      ->check(tactus_bench::range(1.0, 86400.0))
+      ->capture_default_str();
   app.add_option("--bpm", bpm, "beats per minute (60000: 1 ms)")
-      ->check(CLI::Range(1.0, 600000.0))
+      ->check(tactus_bench::range(1.0, 600000.0))
       ->capture_default_str();
   app.add_option("--stress-cpu", stress_cpu, "stress-ng --cpu workers during the runs (0: none)")
-      ->check(CLI::Range(0, 64))
+      ->check(tactus_bench::range(0, 64))
       ->capture_default_str();
   tactus_bench::parse(app, argc, argv);
   const auto beats = static_cast<std::int64_t>(seconds * bpm / 60.0);

@@ -235,9 +235,13 @@ int main(int argc, char** argv) {
   double rate = 50, seconds = 5;
   std::string python = TWEENS_ASYNCIO_PY;
   bool no_python = false;
-  app.add_option("--servos", servos, "servos moving at once")->check(CLI::Range(1, 1'000'000))->capture_default_str();
-  app.add_option("--rate", rate, "updates per second")->check(CLI::Range(1.0, 1000.0))->capture_default_str();
-  app.add_option("--seconds", seconds, "length of each run")->check(CLI::Range(0.5, 3600.0))->capture_default_str();
+  app.add_option("--servos", servos, "servos moving at once")
+      ->check(tactus_bench::range(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--rate", rate, "updates per second")->check(tactus_bench::range(1.0, 1000.0))->capture_default_str();
+  app.add_option("--seconds", seconds, "length of each run")
+      ->check(tactus_bench::range(0.5, 3600.0))
+      ->capture_default_str();
   app.add_option("--python", python, "the asyncio side")->capture_default_str();
   app.add_flag("--no-python", no_python, "skip the asyncio side");
   app.add_flag("--off-grid", off_grid, "moves of any length in ms, ending off the update grid");
