@@ -7,9 +7,11 @@
 // nothing, and later spun at 100 % in RtMidi's send.
 #include "support/catch.hpp"
 #include "support/fault_injection.hpp"
+#include "support/private_network.hpp"
 
 #include <chrono>
 #include <csignal>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +29,10 @@ namespace {
 struct program {
   std::vector<std::string> args;
   std::string running;  // what it prints once it plays
+  // Started first on the same server, when the program needs a port to send to (its args, and
+  // what it prints once that port is open); not checked itself.
+  std::vector<std::string> destination = {};
+  std::string destination_ready = {};
 };
 
 // Starts `p` on a private server, kills the server while it plays, then (with `ctrl_c`) sends
@@ -36,6 +42,11 @@ void kill_server_under(const program& p, bool ctrl_c) {
   tactus_tests::private_jack server("fault-server");
   INFO("the private server " << server.name() << " (its log: " << server.log() << ")");
   REQUIRE(server.up());  // (as the fixture, it needs jackd: a missing one fails there first)
+  std::optional<example> destination;
+  if (!p.destination.empty()) {
+    destination.emplace(p.destination, server.env());
+    REQUIRE(destination->wait_for(p.destination_ready));
+  }
   example e(p.args, server.env());
   REQUIRE(e.wait_for(p.running));
   std::this_thread::sleep_for(300ms);  // playing
@@ -87,3 +98,16 @@ TEST_CASE("fault: the JACK server killed under clock_master") {
 TEST_CASE("fault: the JACK server killed under clock_monitor") {
   kill_server_under({{CLOCK_MONITOR_EXE, "--virtual"}, "following"}, false);
 }
+
+#if defined(LINK_METRONOME_EXE)
+TEST_CASE("fault: the JACK server killed under link_metronome --midi-clock-out") {
+  // Link multicasts on every interface: in a network namespace with only loopback, as the Link
+  // tests (the example, a child, inherits it). Its clock goes to clock_monitor's virtual input.
+  if (const auto why = tactus_tests::enter_private_network(); !why.empty()) TACTUS_SKIP(why);
+  kill_server_under({{LINK_METRONOME_EXE, "--bpm", "300", "--midi-clock-out", "tactus-clock:in"},
+                     "in a Link session",
+                     {CLOCK_MONITOR_EXE, "--virtual"},
+                     "following"},
+                    false);
+}
+#endif
