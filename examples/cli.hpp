@@ -81,6 +81,10 @@ inline std::optional<int> parse(CLI::App& app, int argc, const char* const* argv
     return app.exit(e);  // the help text, on stdout; 0
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
+    // CLI11 checks the required options before the unknown ones: `midi_panic --bogus` would say
+    // "--port is required" about a command line whose mistake is --bogus.
+    if (dynamic_cast<const CLI::RequiredError*>(&e) && !app.remaining().empty())
+      what = "unknown argument '" + app.remaining().front() + "'";
     for (auto& c : what)
       if (c == '\n') c = ' ';
     std::fprintf(stderr, "%s: %s (try --help)\n", app.get_name().c_str(), what.c_str());

@@ -98,6 +98,10 @@ class player {
   // A note as two messages, each handed to the part's send_at a lookahead before its exact time
   // (tactus::midi::async_send_at). Both are scheduled together, a step ahead: a note-off is always
   // scheduled before the note-on of the next step at the same position, so it goes out first.
+  // (Not midi::async_note_at: it hands the note-off over a lookahead before the note's end, so
+  // whether it or the next note-on at that time went first would rest on which wait resumed
+  // first.) pending_ is only what stop_sounding() must drop; what sounds is the parts' own
+  // tactus::midi::note_tracker (sound.hpp), which ends it on every exit path.
   void note(typename sound<Clock>::part& part, int key, int velocity, tactus::beats start, tactus::beats end) {
     if (end > last_end_) last_end_ = end;
     send_at(part, start, tactus::midi::message::note_on(part.channel(), key, velocity));
