@@ -448,7 +448,7 @@ options parse(int argc, char** argv) {
   if (o.beats < 2 * o.rounds || o.beats % o.rounds != 0 || o.warmup >= o.beats / o.rounds) {
     std::fprintf(stderr,
                  "metronome_lateness: --rounds must divide --beats with --beats / --rounds >= 2 and --warmup < "
-                 "--beats / --rounds (--help for usage)\n");
+                 "--beats / --rounds (try --help)\n");
     std::exit(2);
   }
   return o;

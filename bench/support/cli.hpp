@@ -4,14 +4,13 @@
 #include "../../examples/cli.hpp"  // finite_range, whole_range: the examples' checks
 #include <CLI/CLI.hpp>
 
-#include <cstdio>
 #include <cstdlib>
 #include <type_traits>
 
 // Benchmark support: parses the command line with CLI11 the same way in every benchmark.
 // --help prints the generated help on stdout and exits 0; any bad argument (unknown option,
 // `600x` for a number, a value out of its range) prints one line on stderr,
-// "<name>: <what is wrong> (--help for usage)", and exits with status 2.
+// "<name>: <what is wrong> (try --help)", and exits with status 2 (examples/cli.hpp).
 //
 //   CLI::App app{"metronome_lateness: how late the metronome wakes", "metronome_lateness"};
 //   app.add_option("--beats", beats, "beats per series")->check(tactus_bench::range(2, 100'000'000));
@@ -27,17 +26,9 @@ CLI::Validator range(T lo, T hi) {
   else return examples::whole_range(lo, hi);
 }
 
+/// examples::parse, exiting: 0 after --help, 2 after a mistake (one line on stderr).
 inline void parse(CLI::App& app, int argc, char** argv) {
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    std::exit(app.exit(e));
-  } catch (const CLI::CallForAllHelp& e) {
-    std::exit(app.exit(e));
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: %s (--help for usage)\n", app.get_name().c_str(), e.what());
-    std::exit(2);
-  }
+  if (const auto status = examples::parse(app, argc, argv)) std::exit(*status);
 }
 
 }  // namespace tactus_bench
