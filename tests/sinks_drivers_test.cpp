@@ -56,7 +56,9 @@ class fake_pwmchip {
       while (!stop_) {
         if (auto n = first_line(chip_ / "export"); !n.empty()) {
           ++exports;  // counted before the directory appears, which is what the driver waits for
-          const auto d = chip_ / ("pwm" + n);
+          // Made whole beside the chip, then renamed into place (atomic): the driver, which waits
+          // for the directory, never finds a file missing or not yet refusing.
+          const auto d = root_ / ("staging-pwm" + n);
           fs::create_directories(d);
           for (auto f : {"period", "duty_cycle", "enable"}) put(d / f, "0\n");
           // A refused write (EINVAL or EBUSY in real life): /dev/full answers ENOSPC to every one.
@@ -67,6 +69,7 @@ class fake_pwmchip {
               fs::create_symlink("/dev/full", d / f);
             }
           put(d / "polarity", "normal\n");
+          fs::rename(d, chip_ / ("pwm" + n));
           put(chip_ / "export", "");
         }
         if (auto n = first_line(chip_ / "unexport"); !n.empty()) {
