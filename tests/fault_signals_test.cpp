@@ -10,6 +10,7 @@
 // (clock_master). Seeded: TACTUS_FAULT_SEED=N replays a run; the seed is printed.
 #include "support/catch.hpp"
 #include "support/fault_injection.hpp"
+#include "support/jack_capture.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -142,16 +143,23 @@ TEST_CASE("fault: signals at random moments of the monitors' and the metronome's
 }
 
 TEST_CASE("fault: signals at random moments of midi_panic's life still end every channel") {
-  tactus_tests::capture cap("fault-sig");
+  tactus_tests::jack_capture cap("fault-sig");  // plain libjack: it also hears the server's xruns
   // It ends by itself after about 0.6 s: a signal at a later moment comes as it exits.
   at_random_moments(
       {MIDI_PANIC_EXE, "--port", "fault-sig"}, 6, 700ms,
-      [&](const outcome& o) {
-        std::this_thread::sleep_for(30ms);
-        const auto got = cap.take();
-        int cc123 = 0;
-        for (const auto& m : got) cc123 += m.type() == message_type::control_change && m.data1() == 123;
-        if ((o.status == 0 || o.ended_itself) && !got.empty()) CHECK(cc123 == 16);
+      [&, xruns = cap.xruns()](const outcome& o) mutable {
+        int cc123 = 0, heard = 0;
+        for (const auto& e : cap.drain()) {
+          const auto m = e.msg();
+          heard += bool(m);
+          cc123 += m && m->type() == message_type::control_change && m->data1() == 123;
+        }
+        // Every channel's All Notes Off, unless the server reported an xrun meanwhile (JACK may
+        // then drop a late client's events): a figure then.
+        const bool trouble = cap.xruns() != xruns;
+        xruns = cap.xruns();
+        if ((o.status == 0 || o.ended_itself) && heard > 0 && !trouble) CHECK(cc123 == 16);
+        if (trouble) std::printf("figure: midi_panic: CC 123 on %d of 16 channels heard, with an xrun\n", cc123);
         if (o.ended_itself) std::printf("figure: a signal as midi_panic exited, its work done: status %d\n", o.status);
       },
       ends_with{"messages to"});

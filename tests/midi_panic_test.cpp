@@ -86,19 +86,34 @@ TEST_CASE("midi_panic sends a note-off for every key then All Notes Off and Sust
 }
 
 TEST_CASE("midi_panic interrupted still sends All Notes Off and Sustain off on every channel") {
-  tactus_tests::capture cap("panic-capture");
+  tactus_tests::jack_capture cap("panic-capture");
   example panic({MIDI_PANIC_EXE, "--port", "panic-capture:in"});
-  REQUIRE(cap.wait_for(64, 10s) >= 64);  // under way
+  std::vector<message> got;
+  const auto take = [&] {
+    for (const auto& e : cap.take())
+      if (auto m = e.msg()) got.push_back(*m);
+  };
+  for (const auto until = std::chrono::steady_clock::now() + 10s;
+       got.size() < 64 && std::chrono::steady_clock::now() < until;)
+    take(), std::this_thread::sleep_for(2ms);
+  REQUIRE(got.size() >= 64);  // under way
   panic.signal(SIGINT);
   const auto status = panic.wait(1s);
   INFO("stderr: " << panic.err());
   REQUIRE(status == 0);
   std::this_thread::sleep_for(100ms);
-  const auto got = cap.messages();
+  take();
   std::set<int> all_notes_off, sustain_off;
   for (const auto& m : got)
     if (m.type() == message_type::control_change) (m.data1() == 123 ? all_notes_off : sustain_off).insert(m.channel());
-  CHECK(got.size() < 16 * 128 + 32);  // the note-offs were cut short
+  CHECK(got.size() < 16 * 128 + 32);                                    // the note-offs were cut short
+  if (cap.xruns() || cap.repeated_cycles() || cap.lost_in_backend()) {  // as above: then a figure
+    std::printf(
+        "figure: midi_panic interrupted: CC 123 on %zu and CC 64 on %zu of 16 channels heard; the server "
+        "reported %llu xruns\n",
+        all_notes_off.size(), sustain_off.size(), (unsigned long long)cap.xruns());
+    return;
+  }
   CHECK(all_notes_off.size() == 16);
   CHECK(sustain_off.size() == 16);
 }
