@@ -31,7 +31,9 @@
 //    magnitude is this peer's own, its phase the session's, so with a bar as long as the quantum
 //    the bar lines fall on the session's;
 //  - run() begins with relocate() onto the session's timeline and resume(): the first grid point
-//    at or after now fires, in phase;
+//    at or after now fires, in phase. The session's beat 0 fell when it began (alone: when the
+//    session object was made, Link's timeline starts there), so the first beat is seldom beat 0
+//    (bar 0, beat 1 or later); for beat 0 at the start, start_stop and start_playing();
 //  - every change Link reports (tempo, start/stop, peers: Link's thread posts it to the
 //    executor) and every `resync` period: sync() to the session's timeline when it differs from
 //    the metronome's by more than Link's resolution (2 µs: Link rounds times to microseconds and
