@@ -25,7 +25,6 @@
 #include <exception>
 #include <string>
 #include <system_error>
-#include <utility>
 
 namespace midi = tactus::midi;
 
@@ -56,22 +55,11 @@ int main(int argc, char** argv) try {
   std::fprintf(stderr, "clock at %.2f BPM to %s%s (Ctrl-C to stop)\n", bpm, port.empty() ? "virtual port " : "",
                out.port_name().c_str());
 
-  // A send that fails (the JACK server went away) throws inside the master's metronome callback:
-  // stop there, say it once, status 1, rather than log it at every pulse.
-  bool server_lost = false;
-  master.metronome().set_error_handler([&](std::exception_ptr e, const tactus::tick&) {
-    if (examples::is_server_lost(e)) {
-      if (!std::exchange(server_lost, true)) examples::say_server_lost("clock_master");
-      sd.request();
-      return;
-    }
-    std::rethrow_exception(e);  // the metronome's default: one line on stderr
-  });
-  // Ctrl-C and --seconds cancel run(), which then sends STOP and returns.
+  // Ctrl-C and --seconds cancel run(), which then sends STOP and returns. A send that fails (the
+  // JACK server went away) ends run() with its error, which io.run() rethrows: see the catch.
   if (seconds > 0) sd.request_after(std::chrono::duration<double>(seconds));
   asio::co_spawn(io, sd.run(master.run()), tactus::rethrow);
   io.run();
-  if (server_lost) return 1;
   std::fprintf(stderr, "stopped after %lld pulses\n", static_cast<long long>(master.pulses_sent()));
   return sd.status();
 } catch (const std::system_error& e) {

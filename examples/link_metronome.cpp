@@ -113,17 +113,14 @@ int main(int argc, char** argv) try {
     master.emplace(io.get_executor(), *out, tempo);
     from_link.emplace(link, *master, tactus::link::midi_clock_out_options{.quantum = bar, .start_stop = start_stop});
   }
-  // The JACK server going away: one line, status 1 (see the README's "What happens when...").
+  // The JACK server going away: one line, status 1 (see the README's "What happens when..."). The
+  // clock master's failed send ends its run() with the error, which io.run() rethrows (the catch
+  // below); an input says it here.
   bool server_lost = false;
   auto lost = [&] {
     if (!std::exchange(server_lost, true)) examples::say_server_lost("link_metronome");
     sd.request();
   };
-  if (master)
-    master->metronome().set_error_handler([&](std::exception_ptr e, const tactus::tick&) {
-      if (!examples::is_server_lost(e)) std::rethrow_exception(e);  // the metronome's default: one line
-      lost();
-    });
   if (in)
     in->on_error([&](std::error_code ec, const std::string& what) {
       if (ec == midi::io_errc::server_lost) lost();

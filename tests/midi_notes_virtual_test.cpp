@@ -270,6 +270,61 @@ TEST_CASE("the clock master on a scheduled output: every pulse handed over a pul
   }
 }
 
+// Both paths: the unscheduled one (immediate_only) and the scheduled one (recorder).
+template <class Output>
+void master_whose_sends_fail() {
+  mc::reset();
+  asio::io_context io;
+  recorder rec;
+  Output out{rec};
+  tactus::midi::basic_clock_master<mc, Output> master{io.get_executor(), out, tactus::bpm{125}};
+  int reported = 0;  // what reaches the metronome's error handler: nothing, the master ends instead
+  master.metronome().set_error_handler([&](std::exception_ptr, const auto&) { ++reported; });
+  std::exception_ptr ended;
+  bool returned = false;
+  asio::co_spawn(io, master.run(), [&](std::exception_ptr e) { returned = true, ended = e; });
+  tactus::testing::advance(io, 100ms);  // pulses at 0, 20, ..., 100 ms
+  const auto sent = master.pulses_sent();
+  CHECK(sent >= 5);
+  rec.fail_sends(true);  // the port goes away
+  tactus::testing::advance(io, 1s);
+  REQUIRE(returned);  // at the first pulse that failed
+  REQUIRE(ended);
+  CHECK_THROWS_WITH(std::rethrow_exception(ended), Catch::Matchers::ContainsSubstring("send failed"));
+  CHECK(reported == 0);
+  CHECK(master.pulses_sent() == sent);
+  CHECK_FALSE(master.running());
+
+  // The port back: it runs again, from where it stopped.
+  rec.fail_sends(false);
+  rec.clear();
+  returned = false, ended = nullptr;
+  asio::co_spawn(io, master.run(tactus::midi::clock_master_start::continue_),
+                 [&](std::exception_ptr e) { returned = true, ended = e; });
+  tactus::testing::advance(io, 100ms);
+  master.stop();
+  tactus::testing::advance(io, 100ms);
+  REQUIRE(returned);
+  CHECK_FALSE(ended);
+  CHECK(rec.events().front().msg.type() == tactus::midi::message_type::continue_);
+  CHECK(rec.events_by_time().back().msg.type() == tactus::midi::message_type::stop);
+}
+
+struct scheduled_passthrough {  // a recorder by reference, scheduled: as `recorder` itself
+  recorder& r;
+  void send(const message& m) { r.send(m); }
+  void send_at(const message& m, mc::time_point t) { r.send_at(m, t); }
+  mc::duration lookahead() const noexcept { return r.lookahead(); }
+};
+
+TEST_CASE("the clock master: a send that fails ends run() with its exception, once, not a report per pulse") {
+  SECTION("sending now") { master_whose_sends_fail<immediate_only>(); }
+  SECTION("scheduled ahead") {
+    STATIC_REQUIRE(tactus::midi::scheduled_output<scheduled_passthrough, mc::time_point>);
+    master_whose_sends_fail<scheduled_passthrough>();
+  }
+}
+
 TEST_CASE("async_send_at hands a message over a lookahead before its beat position, for its exact time") {
   rig r;  // 120 BPM: a beat is 500 ms; the recorder's lookahead is 5 ms
   std::optional<std::error_code> done;

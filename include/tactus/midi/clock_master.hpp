@@ -17,6 +17,7 @@
 #include <exception>
 #include <memory>
 #include <stdexcept>
+#include <utility>
 
 // A MIDI clock master: 24 ppqn CLOCK from a drift-free timeline (its own metronome at
 // subdivision 24, every tick a CLOCK), with START / STOP / CONTINUE and Song Position Pointer:
@@ -62,17 +63,14 @@ class basic_clock_master {
     // A clock pulse is never dropped: a late one is sent late, the next ones on time again.
     metro_.set_overrun_policy(overrun_policy::catch_up);
     metro_.on_tick([this](const typename metronome_type::tick_type& t) {
-      if constexpr (scheduled) {
-        // Pulse n went out one pulse ahead (pulse 0: now); hand over pulse n + 1 for its time.
-        if (t.index == 0) send_pulse_now();
-        ahead_position_ = t.position + metro_.subdivision().tick_length();
-        ahead_time_ = metro_.time_at(ahead_position_);
-        out_.send_at(message::clock(), ahead_time_);
-        ahead_ = true;
-        ++position_;
-        ++sent_;
-      } else {
-        send_pulse_now();
+      // A send that fails (the port or the server gone) ends run() with its exception, once:
+      // never a failed pulse after pulse (the metronome would report each and carry on).
+      if (error_) return;
+      try {
+        pulse(t);
+      } catch (...) {
+        error_ = std::current_exception();
+        metro_.stop();
       }
     });
   }
@@ -125,6 +123,7 @@ class basic_clock_master {
       song_position_pending_ = false;
       out_.send(message::continue_());
     }
+    error_ = nullptr;
     send_stop guard{out_, alive_, *this};
     try {
       co_await metro_.run();
@@ -133,6 +132,7 @@ class basic_clock_master {
       throw;
     }
     guard.returned = true;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));  // after the STOP attempt
   }
 
   /// Makes run() return before the next pulse (it then sends STOP). Executor only.
@@ -173,6 +173,22 @@ class basic_clock_master {
   metronome_type& metronome() noexcept { return metro_; }
 
  private:
+  // The tick's CLOCK: now, or on a scheduled output the next one handed over for its time.
+  void pulse(const typename metronome_type::tick_type& t) {
+    if constexpr (scheduled) {
+      // Pulse n went out one pulse ahead (pulse 0: now); hand over pulse n + 1 for its time.
+      if (t.index == 0) send_pulse_now();
+      ahead_position_ = t.position + metro_.subdivision().tick_length();
+      ahead_time_ = metro_.time_at(ahead_position_);
+      out_.send_at(message::clock(), ahead_time_);
+      ahead_ = true;
+      ++position_;
+      ++sent_;
+    } else {
+      send_pulse_now();
+    }
+  }
+
   void send_pulse_now() {
     out_.send(message::clock());
     ++position_;
@@ -193,6 +209,7 @@ class basic_clock_master {
 
   Output& out_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::exception_ptr error_;  // the send that failed, for run() to rethrow
   metronome_type metro_;
   std::int64_t position_ = 0;
   std::int64_t sent_ = 0;
