@@ -46,8 +46,9 @@ namespace {
 /// The simulated hardware. Its calls block, as a vendor driver's do; any thread may make them.
 class stage_driver {
  public:
-  /// Moving for 1.5 s out of every 4 s (a scan), idle otherwise.
-  bool moving() const { return std::fmod(seconds(), 4.0) >= 2.5; }
+  /// Moving for 2 s out of every 5 s (a scan), idle otherwise: a period no usual bar divides, so
+  /// the bar's report sees both states (at 120 BPM, every 2 s: two reports in five say moving).
+  bool moving() const { return std::fmod(seconds(), 5.0) >= 3.0; }
   /// A measurement: blocks 30 ms, as a serial round trip does.
   double measure() const {
     std::this_thread::sleep_for(30ms);
