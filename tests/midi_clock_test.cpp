@@ -21,6 +21,8 @@
 #include "support/jack_link.hpp"
 #include "support/jack_period.hpp"
 #include "support/sanitizers.hpp"
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -622,4 +624,34 @@ TEST_CASE("jack_mclk_dump follows our master") {
       "jack_mclk_dump receives our %.1f BPM master at %.3f BPM (fit of its %zu frame stamps, error %+.3f %%); "
       "its DLL reads %.2f at the end",
       tempo, measured, frames.size(), 100.0 * (measured - tempo) / tempo, filtered.back());
+}
+
+// As documented: terminal cancellation ends it; partial and total, which promise no side effects
+// (or only partial ones), are not supported and leave it following.
+TEST_CASE("clock_follower::run ends cleanly on terminal cancellation, and goes on through partial and total") {
+  for (const auto type :
+       {asio::cancellation_type::terminal, asio::cancellation_type::partial, asio::cancellation_type::total}) {
+    INFO("cancellation type " << int(type));
+    asio::io_context ctx;
+    input_options o;
+    o.client_name = "clk-cancel";
+    input in(ctx.get_executor(), virtual_port, o);
+    tactus::metronome m(ctx.get_executor(), bpm{100});
+    clock_follower f(in, m);
+    asio::cancellation_signal cancel;
+    bool returned = false;
+    std::exception_ptr error;
+    asio::co_spawn(ctx, f.run(), asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+                     returned = true, error = e;
+                   }));
+    ctx.run_for(50ms);  // waiting for a message
+    REQUIRE_FALSE(returned);
+    cancel.emit(type);
+    for (int i = 0; i < 20 && !returned; ++i) ctx.run_for(10ms);
+    CHECK(returned == (type == asio::cancellation_type::terminal));
+    f.stop();  // then stop() ends it
+    for (int i = 0; i < 100 && !returned; ++i) ctx.run_for(10ms);
+    CHECK(returned);
+    CHECK_FALSE(error);
+  }
 }

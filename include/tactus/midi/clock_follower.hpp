@@ -311,11 +311,12 @@ class clock_follower : public basic_clock_follower<std::chrono::steady_clock> {
     stop();
   }
 
-  /// Receives the input's messages and follows them until stop(), the cancellation of this
-  /// coroutine (terminal, partial or total), or the closing of the input; returns cleanly in
-  /// every case, with the metronome paused and pending waits completed with operation_aborted.
+  /// Receives the input's messages and follows them until stop(), the terminal cancellation of
+  /// this coroutine (what `||`, task_group and shutdown emit), or the closing of the input;
+  /// returns cleanly in every case, with the metronome paused and pending waits completed with
+  /// operation_aborted. Partial and total cancellation are not supported (following has had side
+  /// effects from the first message on): they leave it running, as metronome::run.
   asio::awaitable<void> run() {
-    co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
     stop_.reset();
     restart();  // after a shutdown(): a second run() follows again
     // Shuts down on every way out while the follower lives; not when an io_context destroys this
