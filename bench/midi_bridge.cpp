@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: BSL-1.0
-// midi_bridge: how long a MIDI message takes from the backend's thread (its stamp: on the native
-// JACK backend, the message's frame time) to the coroutine that receives it through
-// tactus::midi::input, beside the floor (a bare asio::post from a foreign
-// thread), and how much a flood loses. Prints one JSON object on stdout.
+// midi_bridge: how long a MIDI message takes from the backend's thread to the coroutine that
+// receives it through tactus::midi::input, through the native JACK backend (from the message's
+// frame time: the start of its JACK cycle, so how late the server ran the cycle is in it) and
+// through RtMidi's JACK client (from steady_clock::now() in RtMidi's callback: the bridge alone),
+// beside the floor (a bare asio::post from a foreign thread), and how much a flood loses. Prints
+// one JSON object on stdout.
 //
 // Uses the JACK server named by JACK_DEFAULT_SERVER; when none answers, starts a private
 // `jackd -d dummy` for the run and stops it at exit. Build in Release:
@@ -190,8 +192,10 @@ void link(asio::io_context& ctx, sender& tx, midi::input& in) {
 }
 
 // Sends `n` messages at `rate` per second (0: as fast as RtMidi takes them) into a fresh bridge.
-run_result bridge_run(asio::io_context& ctx, sender& tx, int n, double rate, std::size_t capacity) {
+run_result bridge_run(asio::io_context& ctx, sender& tx, int n, double rate, std::size_t capacity,
+                      midi::api backend = midi::api::automatic) {
   midi::input_options o;
+  o.backend = backend;
   o.client_name = "bench-bridge";
   o.capacity = capacity;
   o.rescan_interval = 0ms;
@@ -270,8 +274,8 @@ int main(int argc, char** argv) try {
   std::size_t capacity = 1024;
   int flood_n = 100000;
   CLI::App app{
-      "midi_bridge: latency of tactus::midi::input from RtMidi's callback to a coroutine, beside a bare "
-      "asio::post, and what a flood loses; prints one JSON object",
+      "midi_bridge: latency of tactus::midi::input from the backend's stamp to a coroutine (native JACK and "
+      "RtMidi's JACK client), beside a bare asio::post, and what a flood loses; prints one JSON object",
       "midi_bridge"};
   app.add_option("--messages", n, "messages of the paced run")
       ->check(tactus_bench::range(1, 10'000'000))
@@ -302,6 +306,11 @@ int main(int argc, char** argv) try {
 
   const auto bridge = bridge_run(ctx, tx, n, rate, capacity);
   const auto bl = summarise(bridge.latency_us);
+  // The same run through RtMidi's JACK client (api::jack_rtmidi), stamped with steady_clock::now()
+  // in RtMidi's callback: the bridge's own part alone. The native stamp is the message's frame
+  // time, the start of JACK's cycle, so its figures also hold how late the server's cycle ran.
+  const auto via_rtmidi = bridge_run(ctx, tx, n, rate, capacity, midi::api::jack_rtmidi);
+  const auto rl = summarise(via_rtmidi.latency_us);
   const auto pl = summarise(post_run(ctx, n, rate));
 
   // Zero-loss throughput: the highest paced rate at which every message got through.
@@ -321,11 +330,16 @@ int main(int argc, char** argv) try {
 
   // The connection was live before the first message (link), so every message of the paced run
   // is accounted for: received or dropped by the bridge, never lost unseen.
-  const bool exact = bridge.received + bridge.dropped == std::uint64_t(n) && bridge.arrived == std::uint64_t(n);
-  std::fprintf(stderr, "midi_bridge: paced run: sent %d, arrived %llu, received %llu + dropped %llu = %llu (%s)\n", n,
-               (unsigned long long)bridge.arrived, (unsigned long long)bridge.received,
-               (unsigned long long)bridge.dropped, (unsigned long long)(bridge.received + bridge.dropped),
-               exact ? "exact" : "MISMATCH");
+  const auto exact_run = [n](const run_result& r) {
+    return r.received + r.dropped == std::uint64_t(n) && r.arrived == std::uint64_t(n);
+  };
+  const bool exact = exact_run(bridge) && exact_run(via_rtmidi);
+  for (const auto* r : {&bridge, &via_rtmidi})
+    std::fprintf(stderr,
+                 "midi_bridge: paced run (%s): sent %d, arrived %llu, received %llu + dropped %llu = %llu (%s)\n",
+                 r == &bridge ? "native" : "rtmidi", n, (unsigned long long)r->arrived, (unsigned long long)r->received,
+                 (unsigned long long)r->dropped, (unsigned long long)(r->received + r->dropped),
+                 exact_run(*r) ? "exact" : "MISMATCH");
 
   tactus_bench::json j;
   j["benchmark"] = "midi_bridge";
@@ -338,6 +352,13 @@ int main(int argc, char** argv) try {
   j["p50_us"] = tactus_bench::rounded(bl.p50, 1);
   j["p99_us"] = tactus_bench::rounded(bl.p99, 1);
   j["max_us"] = tactus_bench::rounded(bl.max, 1);
+  j["stamp"] = "the message's frame time (native JACK backend)";
+  j["rtmidi_received"] = via_rtmidi.received;
+  j["rtmidi_dropped"] = via_rtmidi.dropped;
+  j["rtmidi_p50_us"] = tactus_bench::rounded(rl.p50, 1);
+  j["rtmidi_p99_us"] = tactus_bench::rounded(rl.p99, 1);
+  j["rtmidi_max_us"] = tactus_bench::rounded(rl.max, 1);
+  j["rtmidi_stamp"] = "steady_clock::now() in RtMidi's callback (api::jack_rtmidi)";
   j["post_p50_us"] = tactus_bench::rounded(pl.p50, 1);
   j["post_p99_us"] = tactus_bench::rounded(pl.p99, 1);
   j["post_max_us"] = tactus_bench::rounded(pl.max, 1);
