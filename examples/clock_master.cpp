@@ -3,12 +3,12 @@
 //
 //     clock_master [--port NAME] [--bpm 120] [--seconds N]
 //
-// --port NAME sends to the first output port whose name contains NAME; without it, a virtual
-// port "tactus-master:out" for followers to connect to. Runs until Ctrl-C (SIGINT), SIGTERM or
-// --seconds (tactus::shutdown); STOP is sent either way, exit status 0. Every option is checked before a port is
-// opened: a bad one gets one line on stderr and exit status 2 (--help: usage on stdout); no MIDI
-// backend or no such port: one line, exit status 1. The JACK server going away while it plays:
-// one line saying so, exit status 1 at once.
+// --port NAME sends to the first destination (a MIDI input port) whose name contains NAME;
+// without it, a virtual port "tactus-master:out" for followers to connect to. Runs until Ctrl-C
+// (SIGINT), SIGTERM or --seconds (tactus::shutdown); STOP is sent either way, exit status 0.
+// Every option is checked before a port is opened: a bad one gets one line on stderr and exit
+// status 2 (--help: usage on stdout); no MIDI backend or no such port: one line, exit status 1.
+// The JACK server going away while it plays: one line saying so, exit status 1 at once.
 #include <tactus/midi/clock_master.hpp>
 #include <tactus/midi/io_error.hpp>
 #include <tactus/midi/jack_messages.hpp>
@@ -32,7 +32,8 @@ int main(int argc, char** argv) try {
   CLI::App app{"clock_master: sends 24 ppqn MIDI clock with START and STOP", "clock_master"};
   std::string port;
   double bpm = 120, seconds = 0;
-  app.add_option("--port", port, "send to the first output port whose name contains NAME (default: virtual port)")
+  app.add_option("--port", port,
+                 "send to the first destination (a MIDI input port) whose name contains NAME (default: a virtual port)")
       ->type_name("NAME");
   app.add_option("--bpm", bpm, "tempo in beats per minute")
       ->check(examples::finite_range(1, 1000))

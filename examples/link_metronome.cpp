@@ -68,9 +68,11 @@ int main(int argc, char** argv) try {
   app.add_option("--seconds", seconds, "stop after this long, 0 = until Ctrl-C")
       ->check(examples::finite_range(0, 1e6))
       ->capture_default_str();
-  auto* out_opt = app.add_option("--midi-clock-out", clock_out,
-                                 "send MIDI clock from the session to the first output port whose name contains PORT")
-                      ->type_name("PORT");
+  auto* out_opt =
+      app.add_option(
+             "--midi-clock-out", clock_out,
+             "send MIDI clock from the session to the first destination (a MIDI input port) whose name contains PORT")
+          ->type_name("PORT");
   app.add_option("--midi-clock-in", clock_in,
                  "bring the MIDI clock of the first input port whose name contains PORT into the session")
       ->type_name("PORT")

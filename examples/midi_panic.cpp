@@ -5,12 +5,13 @@
 //     midi_panic --port NAME
 //
 // For after a program was killed with SIGKILL (or crashed, or lost power): the one case no
-// program can clean up after itself. Sends 16 x 128 + 32 = 2080 messages to the first output port
-// whose name contains NAME, 16 at a time a few milliseconds apart (a JACK cycle holds only so
-// many events: sent at once, most would be lost), in about half a second. Exit status 0 once
-// sent; Ctrl-C (SIGINT) or SIGTERM meanwhile skips the rest of the note-offs but still sends All
-// Notes Off and Sustain off on every channel, status 0. A bad option: one line on stderr, exit
-// status 2; no MIDI backend, no such port, or the JACK server gone: one line, exit status 1.
+// program can clean up after itself. Sends 16 x 128 + 32 = 2080 messages to the first
+// destination (a synth's MIDI input port) whose name contains NAME, 16 at a time a few
+// milliseconds apart (a JACK cycle holds only so many events: sent at once, most would be lost),
+// in about half a second. Exit status 0 once sent; Ctrl-C (SIGINT) or SIGTERM meanwhile skips
+// the rest of the note-offs but still sends All Notes Off and Sustain off on every channel,
+// status 0. A bad option: one line on stderr, exit status 2; no MIDI backend, no such port, or
+// the JACK server gone: one line, exit status 1.
 #include <tactus/midi/io_error.hpp>
 #include <tactus/midi/jack_messages.hpp>
 #include <tactus/midi/output.hpp>
@@ -41,7 +42,7 @@ constexpr auto between_batches = std::chrono::milliseconds(4);
 int main(int argc, char** argv) try {
   CLI::App app{"midi_panic: note-off for every key, All Notes Off and Sustain off, on all 16 channels", "midi_panic"};
   std::string port;
-  app.add_option("--port", port, "send to the first output port whose name contains NAME")
+  app.add_option("--port", port, "send to the first destination (a synth's MIDI input port) whose name contains NAME")
       ->type_name("NAME")
       ->required();
   if (auto status = examples::parse(app, argc, argv)) return *status;
