@@ -26,6 +26,14 @@ using tactus::midi::message;
 using tactus::midi::message_type;
 using tactus_tests::example;
 
+namespace {
+// The server said it failed its own cycles during the run (an xrun, or a cycle run twice on a
+// loaded machine): JACK then drops a late client's events, and no client can see which.
+bool server_trouble(const tactus_tests::jack_capture& cap) {
+  return cap.xruns() || cap.repeated_cycles() || cap.lost_in_backend();
+}
+}  // namespace
+
 TEST_CASE("midi_panic sends a note-off for every key then All Notes Off and Sustain off on all 16 channels") {
   tactus_tests::jack_capture cap("panic-capture");  // plain libjack: it also hears the server's xruns
   example panic({MIDI_PANIC_EXE, "--port", "panic-capture:in"});
@@ -67,11 +75,9 @@ TEST_CASE("midi_panic sends a note-off for every key then All Notes Off and Sust
   CHECK(ended.size() == note_offs);  // none twice
   CHECK(got.size() <= 16 * 128 + 32);
 
-  // Every one arrived, unless the server said it failed its own cycles meanwhile (an xrun or a
-  // cycle run twice on a loaded machine: JACK then drops a late client's events, and no client
-  // can see which). Then the shortfall is a figure.
-  const bool server_trouble = cap.xruns() || cap.repeated_cycles() || cap.lost_in_backend();
-  if (server_trouble) {
+  // Every one arrived, unless the server failed its own cycles meanwhile: then the shortfall is a
+  // figure.
+  if (server_trouble(cap)) {
     std::printf(
         "figure: midi_panic: %zu of 2080 messages heard; the server reported %llu xruns, %llu repeated "
         "cycles, %llu events lost\n",
@@ -106,8 +112,8 @@ TEST_CASE("midi_panic interrupted still sends All Notes Off and Sustain off on e
   std::set<int> all_notes_off, sustain_off;
   for (const auto& m : got)
     if (m.type() == message_type::control_change) (m.data1() == 123 ? all_notes_off : sustain_off).insert(m.channel());
-  CHECK(got.size() < 16 * 128 + 32);                                    // the note-offs were cut short
-  if (cap.xruns() || cap.repeated_cycles() || cap.lost_in_backend()) {  // as above: then a figure
+  CHECK(got.size() < 16 * 128 + 32);  // the note-offs were cut short
+  if (server_trouble(cap)) {          // then a figure
     std::printf(
         "figure: midi_panic interrupted: CC 123 on %zu and CC 64 on %zu of 16 channels heard; the server "
         "reported %llu xruns\n",
